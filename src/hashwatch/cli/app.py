@@ -1,0 +1,269 @@
+"""Typer application: ``hashwatch hash | scan | lists | testkit``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="hashwatch",
+    help="Find known abuse material by hash (exact and PDQ), offline, without looking at it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+lists_app = typer.Typer(help="Build and check hash lists.", no_args_is_help=True)
+app.add_typer(lists_app, name="lists")
+
+#: Exit statuses, as clamscan: nothing found, something found, an error stopped the scan.
+EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+
+Paths = Annotated[list[Path], typer.Argument(help="Files or folders.", show_default=False)]
+Jobs = Annotated[int, typer.Option("--jobs", "-j", help="Hashing processes (default: all cores).")]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the scan cache.")]
+CachePath = Annotated[
+    Path | None, typer.Option("--cache", help="Scan cache file (default ~/.cache/hashwatch).")
+]
+FollowLinks = Annotated[
+    bool, typer.Option("--follow-symlinks", help="Follow symbolic links met in folders.")
+]
+CrossFs = Annotated[
+    bool, typer.Option("--cross-filesystems", help="Descend into other mounted file systems.")
+]
+Timeout = Annotated[float, typer.Option("--timeout", help="Seconds allowed per file.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also list skipped paths.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    sys.stderr.write(f"hashwatch: error: {message}\n")
+    return typer.Exit(EXIT_ERROR)
+
+
+def _scan_options(jobs, no_cache, cache, follow, cross, timeout):
+    from ..scan import ScanOptions, WalkOptions
+
+    if jobs < 0:
+        raise _fail("--jobs must be 0 (all cores) or more")
+    if timeout <= 0:
+        raise _fail("--timeout must be positive")
+    return ScanOptions(
+        jobs=jobs or (os.cpu_count() or 1),
+        walk=WalkOptions(follow_symlinks=follow, one_file_system=not cross),
+        file_timeout=timeout,
+        cache_path=cache,
+        use_cache=not no_cache,
+    )
+
+
+def _check_paths(paths: list[Path]) -> None:
+    for p in paths:
+        if not os.path.lexists(p):
+            raise _fail(f"{p}: no such file or folder")
+
+
+def _run(scanner, paths, on_result, quiet, verbose, lists_desc):
+    from ..scan import CacheError
+    from .progress import Progress
+
+    progress = Progress(quiet=quiet)
+    try:
+        summary = scanner.run([str(p) for p in paths], on_result, progress.update)
+    except CacheError as e:
+        raise _fail(f"{e} (use --cache elsewhere or --no-cache)") from e
+    except KeyboardInterrupt:
+        progress.clear()
+        sys.stderr.write("hashwatch: interrupted\n")
+        raise typer.Exit(130) from None
+    if not quiet:
+        progress.summary(summary, lists_desc, verbose)
+    return summary
+
+
+def _emit(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj, separators=(", ", ": ")) + "\n")
+
+
+@app.command("hash")
+def hash_cmd(
+    paths: Paths,
+    jobs: Jobs = 0,
+    no_cache: NoCache = False,
+    cache: CachePath = None,
+    follow_symlinks: FollowLinks = False,
+    cross_filesystems: CrossFs = False,
+    timeout: Timeout = 60.0,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Print every signal of every file as one JSON object per line."""
+    from ..scan import Scanner
+
+    _check_paths(paths)
+    opts = _scan_options(jobs, no_cache, cache, follow_symlinks, cross_filesystems, timeout)
+
+    def on_result(r) -> None:
+        if r.hashes is None:
+            return
+        h = r.hashes
+        _emit({"path": r.path, "inner": None, "size": h.size, "media": h.media, "md5": h.md5,
+               "sha1": h.sha1, "sha256": h.sha256, "pdq": h.pdq, "pdq_quality": h.pdq_quality})
+
+    summary = _run(Scanner(None, opts), paths, on_result, quiet, verbose, None)
+    raise typer.Exit(EXIT_ERROR if summary.errors and not summary.files - len(summary.errors)
+                     else EXIT_CLEAN)
+
+
+def _load_lists(list_files: list[Path], pdq_hint: bool):
+    from ..lists import ListFormatError, load_list
+
+    loaded = []
+    for f in list_files:
+        try:
+            loaded.append(load_list(f, bare_hex_64="pdq" if pdq_hint else "sha256"))
+        except ListFormatError as e:
+            raise _fail(f"invalid hash list {e}") from e
+    return loaded
+
+
+@app.command("scan")
+def scan_cmd(
+    paths: Paths,
+    list_files: Annotated[
+        list[Path],
+        typer.Option("--list", "-l", help="Hash list (any supported format); repeatable."),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per match.")] = False,
+    hex_type: Annotated[
+        str, typer.Option("--type", help="Bare 64-digit hex lists hold: sha256 or pdq.")
+    ] = "sha256",
+    threshold: Annotated[
+        int, typer.Option("--threshold", help="PDQ distance at or under which images match.")
+    ] = 31,
+    min_quality: Annotated[int, typer.Option(help="PDQ quality below which no match.")] = 50,
+    dihedral: Annotated[
+        bool, typer.Option("--dihedral", help="Also match rotated and mirrored copies.")
+    ] = False,
+    jobs: Jobs = 0,
+    no_cache: NoCache = False,
+    cache: CachePath = None,
+    follow_symlinks: FollowLinks = False,
+    cross_filesystems: CrossFs = False,
+    timeout: Timeout = 60.0,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Report every file whose content matches an entry of a hash list.
+
+    Exit status: 0 nothing found, 1 at least one match, 2 an error stopped the scan.
+    """
+    from ..match import Matcher, MatchSettings
+    from ..scan import Scanner
+
+    if hex_type not in ("sha256", "pdq"):
+        raise _fail("--type must be sha256 or pdq")
+    if not 0 <= threshold <= 256:
+        raise _fail("--threshold must be between 0 and 256")
+    if not 0 <= min_quality <= 100:
+        raise _fail("--min-quality must be between 0 and 100")
+    _check_paths(paths)
+    opts = _scan_options(jobs, no_cache, cache, follow_symlinks, cross_filesystems, timeout)
+    lists = _load_lists(list_files, hex_type == "pdq")
+    matcher = Matcher(lists, MatchSettings(threshold, min_quality, dihedral))
+
+    def on_result(r) -> None:
+        for m in r.matches:
+            if as_json:
+                _emit({"path": r.path, "inner": None, "signal_type": m.signal_type,
+                       "signal": m.signal, "distance": m.distance, "list": m.list,
+                       "entry_id": m.entry_id, "category": m.category})
+            else:
+                cat = f" category={m.category}" if m.category else ""
+                sys.stdout.write(
+                    f"{r.path}: FOUND {m.signal_type} distance={m.distance} list={m.list} "
+                    f"entry={m.entry_id}{cat}\n"
+                )
+        sys.stdout.flush() if r.matches else None
+
+    desc = [f"{hl.name} ({len(hl)} entries)" for hl in lists]
+    summary = _run(Scanner(matcher, opts), paths, on_result, quiet, verbose, desc)
+    raise typer.Exit(EXIT_FOUND if summary.matches else EXIT_CLEAN)
+
+
+@lists_app.command("build")
+def lists_build(
+    paths: Paths,
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")],
+    name: Annotated[str | None, typer.Option(help="The list's name.")] = None,
+    category: Annotated[str | None, typer.Option(help="Category of every entry.")] = None,
+    jobs: Jobs = 0,
+    no_cache: NoCache = False,
+    quiet: Quiet = False,
+) -> None:
+    """Write a hash list (CSV) of every signal of every file under PATHS."""
+    from ..lists.build import entries_for
+    from ..lists import write_csv
+    from ..scan import Scanner
+
+    _check_paths(paths)
+    opts = _scan_options(jobs, no_cache, None, False, False, 60.0)
+    results = []
+
+    def on_result(r) -> None:
+        if r.hashes is not None:
+            results.append(r.hashes)
+
+    summary = _run(Scanner(None, opts), paths, on_result, quiet, False, None)
+    entries, low_quality = entries_for(results, category)
+    list_name = name or output.stem
+    try:
+        write_csv(entries, output, name=list_name)
+    except OSError as e:
+        raise _fail(f"{output}: cannot write: {e.strerror}") from e
+    if not quiet:
+        sys.stderr.write(
+            f"wrote {len(entries)} entries for {len(results)} files to {output} "
+            f"(list name {list_name!r}; {low_quality} PDQ hashes of quality < 50 left out)\n"
+        )
+    raise typer.Exit(EXIT_ERROR if summary.errors else EXIT_CLEAN)
+
+
+@lists_app.command("check")
+def lists_check(
+    list_file: Annotated[Path, typer.Argument(help="The list to validate.")],
+    hex_type: Annotated[str, typer.Option("--type", help="Bare 64-hex lists: sha256|pdq")] = "sha256",
+) -> None:
+    """Validate a hash list and print its counts by signal type."""
+    (hl,) = _load_lists([list_file], hex_type == "pdq")
+    sys.stdout.write(f"{list_file}: valid {hl.format} list {hl.name!r}, {len(hl)} entries\n")
+    for st, n in sorted(hl.counts().items()):
+        sys.stdout.write(f"  {st}: {n}\n")
+    dup = hl.metadata.get("duplicates")
+    if dup and str(dup) != "0":
+        sys.stdout.write(f"  duplicates dropped: {dup}\n")
+
+
+@app.command("testkit")
+def testkit_cmd(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the kit into.")],
+) -> None:
+    """Write harmless generated test images, altered copies and a hash list of the originals."""
+    from ..testkit import write_testkit
+
+    try:
+        info = write_testkit(directory)
+    except OSError as e:
+        raise _fail(f"{directory}: cannot write the test kit: {e.strerror or e}") from e
+    sys.stderr.write(
+        f"test kit written to {directory}: {info['files']} files; list of the originals: "
+        f"{info['list']}\ntry: hashwatch scan --list {info['list']} {directory}\n"
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,33 @@
+"""Making list entries from hashed content (``hashwatch lists build``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..signals import PDQ_MIN_QUALITY
+from .model import ListEntry
+
+
+def entries_for(
+    hashes: Iterable[object], category: str | None = None
+) -> tuple[list[ListEntry], int]:
+    """Every signal of every item as list entries, and the number of PDQ hashes left out
+    because their quality is too low to ever match. Entries of one item share an id: the
+    first 16 digits of its sha256 (stable, and says nothing about the content)."""
+    entries: list[ListEntry] = []
+    seen: set[tuple[str, str]] = set()
+    low = 0
+    for h in hashes:
+        entry_id = h.sha256[:16]  # type: ignore[attr-defined]
+        signals = [("md5", h.md5), ("sha1", h.sha1), ("sha256", h.sha256)]  # type: ignore[attr-defined]
+        pdq, quality = getattr(h, "pdq", None), getattr(h, "pdq_quality", None)
+        if pdq:
+            if quality is not None and quality >= PDQ_MIN_QUALITY:
+                signals.append(("pdq", pdq))
+            else:
+                low += 1
+        for st, value in signals:
+            if (st, value) not in seen:
+                seen.add((st, value))
+                entries.append(ListEntry(st, value, entry_id, category))
+    return entries, low

@@ -1,0 +1,137 @@
+"""The matcher: signals of a content item in, matches against every loaded list out."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..lists.model import HashList, ListEntry
+from ..signals import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, pdq_to_array
+from .exact import ExactIndex
+from .pdq_index import PDQIndex
+
+#: Signal types matched by equality, with their width in bytes.
+EXACT_TYPES = {"md5": 16, "sha1": 20, "sha256": 32}
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One list entry that a content item matched. ``signal`` is the entry's own hash."""
+
+    signal_type: str
+    signal: str
+    distance: int
+    list: str
+    entry_id: str
+    category: str | None
+    list_version: int | None = None
+    derived_from: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSettings:
+    pdq_threshold: int = PDQ_DEFAULT_THRESHOLD
+    pdq_min_quality: int = PDQ_MIN_QUALITY
+    dihedral: bool = False
+
+
+class Matcher:
+    """Indexes a set of hash lists once and matches content hashes against all of them."""
+
+    def __init__(self, lists: Sequence[HashList], settings: MatchSettings = MatchSettings()):
+        self.lists = list(lists)
+        self.settings = settings
+        self._entries: list[tuple[int, ListEntry]] = []
+        by_type: dict[str, list[int]] = {}
+        for li, hl in enumerate(self.lists):
+            for e in hl.entries:
+                by_type.setdefault(e.signal_type, []).append(len(self._entries))
+                self._entries.append((li, e))
+        self._exact: dict[str, tuple[ExactIndex, np.ndarray]] = {}
+        for st, width in EXACT_TYPES.items():
+            ids = by_type.get(st, [])
+            if ids:
+                idx = ExactIndex.build(width, [self._entries[i][1].signal for i in ids])
+                self._exact[st] = (idx, np.asarray(ids, dtype=np.int64))
+        pdq_ids = by_type.get("pdq", [])
+        self._pdq_ids = np.asarray(pdq_ids, dtype=np.int64)
+        self._pdq_thresholds = np.asarray(
+            [self._threshold(self._entries[i][0]) for i in pdq_ids], dtype=np.int32
+        )
+        self._pdq = PDQIndex.build(pdq_to_array(self._entries[i][1].signal for i in pdq_ids))
+        self._pdq_max = int(self._pdq_thresholds.max()) if len(pdq_ids) else 0
+        self.unsupported = {st: len(v) for st, v in by_type.items()
+                            if st not in EXACT_TYPES and st != "pdq"}
+
+    def _threshold(self, list_index: int) -> int:
+        t = self.lists[list_index].pdq_threshold
+        return self.settings.pdq_threshold if t is None else t
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the lists and settings, so a stored verdict is reused only if both agree."""
+        h = hashlib.sha256(repr(self.settings).encode())
+        for hl in self.lists:
+            h.update(repr((hl.name, hl.version, hl.pdq_threshold, len(hl))).encode())
+            h.update(hl.metadata.get("sha256", "").encode())
+            if "sha256" not in hl.metadata:
+                for e in hl.entries:
+                    h.update(f"{e.signal_type}:{e.signal}:{e.entry_id}:{e.category}".encode())
+        return h.hexdigest()
+
+    def match(self, hashes: object) -> list[Match]:
+        """Matches for one item: anything with ``md5``, ``sha1``, ``sha256``, ``pdq``,
+        ``pdq_quality`` and ``pdq_dihedral`` attributes (a :class:`ContentHashes`)."""
+        return self.match_many([hashes])[0]
+
+    def match_many(self, items: Sequence[object]) -> list[list[Match]]:
+        """Matches for many items at once (PDQ queries are batched)."""
+        out: list[list[Match]] = [[] for _ in items]
+        for n, item in enumerate(items):
+            for st, (idx, ids) in self._exact.items():
+                value = getattr(item, st, None)
+                if value:
+                    for pos in idx.lookup(value):
+                        out[n].append(self._make(int(ids[pos]), 0))
+        if len(self._pdq):
+            self._match_pdq(items, out)
+        for found in out:
+            found.sort(key=lambda m: (m.list, m.distance, m.signal_type, m.entry_id))
+        return out
+
+    def _match_pdq(self, items: Sequence[object], out: list[list[Match]]) -> None:
+        queries: list[str] = []
+        owner: list[int] = []
+        for n, item in enumerate(items):
+            pdq = getattr(item, "pdq", None)
+            quality = getattr(item, "pdq_quality", None)
+            if not pdq or quality is None or quality < self.settings.pdq_min_quality:
+                continue
+            variants = getattr(item, "pdq_dihedral", None) if self.settings.dihedral else None
+            for h in variants or [pdq]:
+                queries.append(h)
+                owner.append(n)
+        if not queries:
+            return
+        qi, ei, dist = self._pdq.query(pdq_to_array(queries), self._pdq_max)
+        best: dict[tuple[int, int], int] = {}
+        for q, e, d in zip(qi.tolist(), ei.tolist(), dist.tolist(), strict=True):
+            if d > self._pdq_thresholds[e]:
+                continue
+            key = (owner[q], e)
+            if key not in best or d < best[key]:
+                best[key] = d
+        for (n, e), d in best.items():
+            out[n].append(self._make(int(self._pdq_ids[e]), d))
+
+    def _make(self, entry_index: int, distance: int) -> Match:
+        li, e = self._entries[entry_index]
+        hl = self.lists[li]
+        return Match(e.signal_type, e.signal, distance, hl.name, e.entry_id, e.category,
+                     hl.version, e.derived_from)

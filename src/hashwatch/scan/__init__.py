@@ -1,0 +1,17 @@
+"""Scanning: walking file systems, the scan cache, the parallel pipeline, limits, progress."""
+
+from .cache import CacheError, ScanCache, default_cache_path
+from .scanner import FileResult, ScanOptions, Scanner, ScanSummary
+from .walk import WalkOptions, walk
+
+__all__ = [
+    "CacheError",
+    "FileResult",
+    "ScanCache",
+    "ScanOptions",
+    "ScanSummary",
+    "Scanner",
+    "WalkOptions",
+    "default_cache_path",
+    "walk",
+]

@@ -1,0 +1,153 @@
+"""The scan cache: every file's signals, keyed by file identity, in SQLite (WAL).
+
+A file whose (device, inode, size, mtime_ns, ctime_ns) are unchanged is never read again: its
+stored signals are matched instead. The verdict (the matches) is stored with the fingerprint
+of the lists and settings that produced it, so an unchanged tree scanned with unchanged lists
+costs one ``stat`` and one lookup per file, and with a new list only a re-match.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..hashing import ContentHashes
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    dev INTEGER NOT NULL, ino INTEGER NOT NULL,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+    path TEXT NOT NULL, media TEXT NOT NULL,
+    md5 BLOB NOT NULL, sha1 BLOB NOT NULL, sha256 BLOB NOT NULL,
+    pdq BLOB, pdq_quality INTEGER, pdq_dihedral BLOB, pdq_error TEXT,
+    verdict_key TEXT, verdict TEXT,
+    scanned_at REAL NOT NULL,
+    PRIMARY KEY (dev, ino)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(slots=True)
+class CachedFile:
+    hashes: ContentHashes
+    verdict_key: str | None
+    verdict: list[dict] | None
+
+
+def default_cache_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "hashwatch" / "scan-cache.sqlite"
+
+
+class ScanCache:
+    """One SQLite file. ``hash_config`` names the hashing settings; rows made under other
+    settings are discarded when the cache is opened."""
+
+    def __init__(self, path: str | os.PathLike, hash_config: str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='config'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise CacheError(f"{self.path}: not a usable scan cache ({e})") from e
+        config = f"schema={SCHEMA_VERSION};{hash_config}"
+        if row is None or row[0] != config:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM files")
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)", (config,))
+            self._db.execute("COMMIT")
+        self._pending: list[tuple] = []
+        self._verdicts: list[tuple] = []
+        self._last_flush = time.monotonic()
+
+    def get(self, st: os.stat_result) -> CachedFile | None:
+        row = self._db.execute(
+            "SELECT size, mtime_ns, ctime_ns, media, md5, sha1, sha256, pdq, pdq_quality,"
+            " pdq_dihedral, pdq_error, verdict_key, verdict FROM files WHERE dev=? AND ino=?",
+            (st.st_dev, st.st_ino),
+        ).fetchone()
+        if row is None or row[0] != st.st_size or row[1] != st.st_mtime_ns or row[2] != st.st_ctime_ns:
+            return None
+        dihedral = row[9]
+        hashes = ContentHashes(
+            size=row[0],
+            media=row[3],
+            md5=row[4].hex(),
+            sha1=row[5].hex(),
+            sha256=row[6].hex(),
+            pdq=row[7].hex() if row[7] is not None else None,
+            pdq_quality=row[8],
+            pdq_dihedral=[dihedral[i : i + 32].hex() for i in range(0, len(dihedral), 32)]
+            if dihedral
+            else None,
+            pdq_error=row[10],
+        )
+        verdict = json.loads(row[12]) if row[12] is not None else None
+        return CachedFile(hashes, row[11], verdict)
+
+    def put(self, path: str, st: os.stat_result, h: ContentHashes, verdict_key: str | None,
+            verdict: list[dict] | None) -> None:
+        self._pending.append((
+            st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, path, h.media,
+            bytes.fromhex(h.md5), bytes.fromhex(h.sha1), bytes.fromhex(h.sha256),
+            bytes.fromhex(h.pdq) if h.pdq else None, h.pdq_quality,
+            bytes.fromhex("".join(h.pdq_dihedral)) if h.pdq_dihedral else None, h.pdq_error,
+            verdict_key, json.dumps(verdict) if verdict is not None else None, time.time(),
+        ))
+        self._maybe_flush()
+
+    def put_verdict(self, st: os.stat_result, verdict_key: str, verdict: list[dict]) -> None:
+        self._verdicts.append((verdict_key, json.dumps(verdict), st.st_dev, st.st_ino))
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if len(self._pending) + len(self._verdicts) >= 2000 or (
+            time.monotonic() - self._last_flush > 2.0
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending and not self._verdicts:
+            return
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            if self._pending:
+                db.executemany(
+                    "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    self._pending,
+                )
+            if self._verdicts:
+                db.executemany(
+                    "UPDATE files SET verdict_key=?, verdict=? WHERE dev=? AND ino=?",
+                    self._verdicts,
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._pending.clear()
+        self._verdicts.clear()
+        self._last_flush = time.monotonic()
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT count(*) FROM files").fetchone()[0]
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
+
+
+class CacheError(Exception):
+    """The scan cache file exists but cannot be used."""
