@@ -29,7 +29,7 @@ class DecodeError(Exception):
 @dataclass(frozen=True, slots=True)
 class DecodeLimits:
     #: Smallest side, in pixels, a JPEG is decoded at (before PDQ's own 64x64 reduction).
-    min_side: int = 256
+    min_side: int = 768
     #: Pillow's decompression-bomb guard: images declaring more pixels than this are refused.
     max_pixels: int = 178_956_970
 

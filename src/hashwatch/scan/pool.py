@@ -9,8 +9,8 @@ reported as timed out and the rest of its batch is handed out again. A worker th
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing as mp
-import os
 import signal
 import time
 from collections import deque
@@ -32,10 +32,8 @@ class Failure:
 
 def _worker_main(conn: Connection, options: HashOptions) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        os.nice(0)
-    except OSError:
-        pass
+    # a decoder crash is reported by the parent with the file's name; no trace dump on stderr
+    faulthandler.disable()
     while True:
         try:
             batch = conn.recv()
