@@ -99,10 +99,10 @@ def test_per_file_time_limit_kills_and_goes_on(tmp_path, monkeypatch):
 
     real = pool.hash_file
 
-    def slow(path, options):
+    def slow(path, *args):
         if path.endswith("slow.bin"):
             time.sleep(30)
-        return real(path, options)
+        return real(path, *args)
 
     monkeypatch.setattr(pool, "hash_file", slow)  # inherited by the forked workers
     d = tmp_path / "t"
@@ -123,10 +123,10 @@ def test_crashing_decoder_is_reported_and_replaced(tmp_path, monkeypatch):
 
     real = pool.hash_file
 
-    def crashy(path, options):
+    def crashy(path, *args):
         if path.endswith("crash.bin"):
             os.kill(os.getpid(), 11)
-        return real(path, options)
+        return real(path, *args)
 
     monkeypatch.setattr(pool, "hash_file", crashy)
     d = tmp_path / "t"

@@ -92,13 +92,17 @@ def _add_pdq(out: ContentHashes, data: bytes, options: HashOptions) -> None:
         out.pdq, out.pdq_quality = pdq_of_array(rgb)
 
 
-def hash_file(path: str | os.PathLike, options: HashOptions = HashOptions()) -> ContentHashes:
+def hash_file(
+    path: str | os.PathLike, options: HashOptions = HashOptions(), follow_symlinks: bool = False
+) -> ContentHashes:
     """All signals of a regular file, reading it exactly once.
 
-    Raises :class:`ReadError` if it is not a regular file (any more), cannot be read, or
-    changed while it was being read.
+    A symlink is opened only with ``follow_symlinks``. Raises :class:`ReadError` if it is not
+    a regular file (any more), cannot be read, or changed while it was being read.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags)
     except OSError as e:

@@ -41,9 +41,9 @@ def _worker_main(conn: Connection, options: HashOptions) -> None:
             return
         if batch is None:
             return
-        for task_id, path in batch:
+        for task_id, path, follow in batch:
             try:
-                result: ContentHashes | Failure = hash_file(path, options)
+                result: ContentHashes | Failure = hash_file(path, options, follow)
             except ReadError as e:
                 result = Failure(e.strerror or str(e))
             except MemoryError:
@@ -59,10 +59,10 @@ class _Worker:
         self.proc = ctx.Process(target=_worker_main, args=(child, options), daemon=True)
         self.proc.start()
         child.close()
-        self.batch: deque[tuple[int, str]] = deque()
+        self.batch: deque[tuple[int, str, bool]] = deque()
         self.since = 0.0
 
-    def send(self, batch: list[tuple[int, str]]) -> None:
+    def send(self, batch: list[tuple[int, str, bool]]) -> None:
         self.batch.extend(batch)
         self.since = time.monotonic()
         self.conn.send(batch)
@@ -85,11 +85,11 @@ class HashPool:
         self.file_timeout = file_timeout
         self._ctx = mp.get_context("fork")
         self._workers = [_Worker(self._ctx, options) for _ in range(self.jobs)]
-        self._queue: deque[tuple[int, str, int]] = deque()
+        self._queue: deque[tuple[int, str, int, bool]] = deque()
         self.restarts = 0
 
-    def submit(self, task_id: int, path: str, size: int) -> None:
-        self._queue.append((task_id, path, size))
+    def submit(self, task_id: int, path: str, size: int, follow_symlinks: bool = False) -> None:
+        self._queue.append((task_id, path, size, follow_symlinks))
 
     @property
     def queued(self) -> int:
@@ -99,14 +99,14 @@ class HashPool:
     def busy(self) -> int:
         return sum(1 for w in self._workers if w.batch)
 
-    def _next_batch(self) -> list[tuple[int, str]]:
-        batch: list[tuple[int, str]] = []
+    def _next_batch(self) -> list[tuple[int, str, bool]]:
+        batch: list[tuple[int, str, bool]] = []
         while self._queue and len(batch) < _BATCH_MAX:
-            task_id, path, size = self._queue[0]
+            task_id, path, size, follow = self._queue[0]
             if size >= _BATCH_SIZE_LIMIT and batch:
                 break
             self._queue.popleft()
-            batch.append((task_id, path))
+            batch.append((task_id, path, follow))
             if size >= _BATCH_SIZE_LIMIT:
                 break
         return batch
@@ -122,8 +122,8 @@ class HashPool:
         self._workers[i] = _Worker(self._ctx, self.options)
         self.restarts += 1
         # the rest of its batch goes back to the front of the queue
-        for task_id, path in reversed(w.batch):
-            self._queue.appendleft((task_id, path, 0))
+        for task_id, path, follow in reversed(w.batch):
+            self._queue.appendleft((task_id, path, 0, follow))
 
     def poll(self, timeout: float) -> Iterator[tuple[int, ContentHashes | Failure]]:
         """Dispatch work and yield whatever results arrive within ``timeout`` seconds."""
@@ -157,7 +157,7 @@ class HashPool:
             # the process ended (crash) or its pipe broke
             done.add(id(w))
             if w.batch:
-                task_id, _ = w.batch.popleft()
+                task_id = w.batch.popleft()[0]
                 code = w.proc.exitcode
                 why = f"signal {-code}" if code is not None and code < 0 else f"exit {code}"
                 yield task_id, Failure(f"hashing process crashed on this file ({why})")
@@ -165,7 +165,7 @@ class HashPool:
         now = time.monotonic()
         for w in list(self._workers):
             if w.batch and now - w.since > self.file_timeout:
-                task_id, _ = w.batch.popleft()
+                task_id = w.batch.popleft()[0]
                 self._replace(w)
                 yield task_id, Failure(f"took longer than the per-file limit of {self.file_timeout:g} s")
         self._dispatch()

@@ -152,7 +152,7 @@ class Scanner:
                             flush_rematch()
                 else:
                     inflight[next_id] = item
-                    pool.submit(next_id, item.path, item.st.st_size)
+                    pool.submit(next_id, item.path, item.st.st_size, item.via_link)
                     next_id += 1
                     # keep the walk ahead of the workers, but not unboundedly
                     while pool.queued > 64 * pool.jobs:

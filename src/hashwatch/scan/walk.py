@@ -21,6 +21,8 @@ class WalkOptions:
 class FileItem:
     path: str
     st: os.stat_result
+    #: Reached through a symbolic link (so it must be opened following links).
+    via_link: bool = False
 
 
 #: Called with (path, reason) for everything the walk passes over.
@@ -58,7 +60,7 @@ def walk(
             skip(top, f"cannot access: {e.strerror}")
             continue
         if stat.S_ISREG(st.st_mode):
-            yield FileItem(top, st)
+            yield FileItem(top, st, os.path.islink(top))
         elif stat.S_ISDIR(st.st_mode):
             yield from _walk_dir(top, st.st_dev, options, seen_dirs, skip, st)
         else:
@@ -66,10 +68,10 @@ def walk(
 
 
 def _walk_dir(top, root_dev, options, seen_dirs, skip, top_st) -> Iterator[FileItem]:
-    stack = [(top, top_st)]
+    stack = [(top, top_st, os.path.islink(top))]
     follow = options.follow_symlinks
     while stack:
-        d, dst = stack.pop()
+        d, dst, via_link = stack.pop()
         ident = (dst.st_dev, dst.st_ino)
         if ident in seen_dirs:
             skip(d, "directory already visited (symlink loop or bind mount)")
@@ -101,14 +103,14 @@ def _walk_dir(top, root_dev, options, seen_dirs, skip, top_st) -> Iterator[FileI
                     continue
                 mode = st.st_mode
                 if stat.S_ISREG(mode):
-                    yield FileItem(entry.path, st)
+                    yield FileItem(entry.path, st, is_link or via_link)
                 elif stat.S_ISDIR(mode):
                     if entry.name in options.exclude_dirs:
                         continue
                     if options.one_file_system and st.st_dev != root_dev:
                         skip(entry.path, "on another file system (use --cross-filesystems)")
                         continue
-                    subdirs.append((entry.path, st))
+                    subdirs.append((entry.path, st, is_link or via_link))
                 else:
                     skip(entry.path, f"not a regular file ({_kind(mode)})")
         # depth-first, in name order, so output order is stable
