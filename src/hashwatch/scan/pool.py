@@ -158,6 +158,7 @@ class HashPool:
             done.add(id(w))
             if w.batch:
                 task_id = w.batch.popleft()[0]
+                w.proc.join(2)  # the pipe may close before the process is reaped
                 code = w.proc.exitcode
                 why = f"signal {-code}" if code is not None and code < 0 else f"exit {code}"
                 yield task_id, Failure(f"hashing process crashed on this file ({why})")
