@@ -13,7 +13,6 @@ the 8 dihedral PDQs) on all cores.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import time
@@ -74,8 +73,10 @@ def fidelity(files: list[Path], jobs: int) -> None:
             continue
         arr = np.array(ds)
         hist = {k: int((arr == k).sum()) for k in range(0, int(arr.max()) + 1) if (arr == k).any()}
-        print(f"  {label}: n={len(arr)}, within 10: {np.mean(arr <= 10):.1%}, "
-              f"median {np.median(arr):.0f}, p99 {np.percentile(arr, 99):.0f}, max {arr.max()}")
+        print(
+            f"  {label}: n={len(arr)}, within 10: {np.mean(arr <= 10):.1%}, "
+            f"median {np.median(arr):.0f}, p99 {np.percentile(arr, 99):.0f}, max {arr.max()}"
+        )
         print(f"    distance histogram: {hist}")
 
 
@@ -94,8 +95,9 @@ def main() -> None:
     hw = Path(sys.executable).parent / "hashwatch"
     rows = []
 
-    t_hw, cp = timed([str(hw), "hash", "--no-cache", "--quiet", "--jobs", str(args.jobs),
-                      *map(str, files)])
+    t_hw, cp = timed(
+        [str(hw), "hash", "--no-cache", "--quiet", "--jobs", str(args.jobs), *map(str, files)]
+    )
     n_hw = len(cp.stdout.splitlines())
     assert cp.returncode == 0, cp.stderr
 
@@ -111,23 +113,55 @@ def main() -> None:
     if not args.skip_peers:
         py = ensure_peer_venv(args.peer_venv, ["threatexchange"])
         te = py.parent / "threatexchange"
-        t_te, cp = timed([str(te), "hash", "photo", *map(str, files)],
-                         env={**os.environ, "HOME": str(args.peer_venv)})
+        t_te, cp = timed(
+            [str(te), "hash", "photo", *map(str, files)],
+            env={**os.environ, "HOME": str(args.peer_venv)},
+        )
         n_te = sum(1 for line in cp.stdout.splitlines() if line.startswith("pdq "))
-        rows.append(["threatexchange hash photo (a)", f"{t_te:.1f}", f"{len(files) / t_te:.1f}",
-                     f"{n_te} PDQ", "1.0x"])
+        rows.append(
+            [
+                "threatexchange hash photo (a)",
+                f"{t_te:.1f}",
+                f"{len(files) / t_te:.1f}",
+                f"{n_te} PDQ",
+                "1.0x",
+            ]
+        )
     else:
         t_te = float("nan")
     base = t_te if not args.skip_peers else t_naive
-    rows.append(["naive loop: Pillow + pdqhash + sha1 (b)", f"{t_naive:.1f}",
-                 f"{len(files) / t_naive:.1f}", f"{len(files)} PDQ+sha1", f"{base / t_naive:.1f}x"])
-    rows.append([f"hashwatch hash, {args.jobs} processes", f"{t_hw:.1f}", f"{len(files) / t_hw:.1f}",
-                 f"{n_hw} x all signals", f"{base / t_hw:.1f}x"])
-    rows.append([f"floor: decode only at hashwatch's scale, {args.jobs} processes", f"{t_floor:.1f}",
-                 f"{len(files) / t_floor:.1f}", "-", f"{base / t_floor:.1f}x"])
+    rows.append(
+        [
+            "naive loop: Pillow + pdqhash + sha1 (b)",
+            f"{t_naive:.1f}",
+            f"{len(files) / t_naive:.1f}",
+            f"{len(files)} PDQ+sha1",
+            f"{base / t_naive:.1f}x",
+        ]
+    )
+    rows.append(
+        [
+            f"hashwatch hash, {args.jobs} processes",
+            f"{t_hw:.1f}",
+            f"{len(files) / t_hw:.1f}",
+            f"{n_hw} x all signals",
+            f"{base / t_hw:.1f}x",
+        ]
+    )
+    rows.append(
+        [
+            f"floor: decode only at hashwatch's scale, {args.jobs} processes",
+            f"{t_floor:.1f}",
+            f"{len(files) / t_floor:.1f}",
+            "-",
+            f"{base / t_floor:.1f}x",
+        ]
+    )
     print(table(rows, ["what", "seconds", "files/s", "output", "speed vs (a)"]))
-    print(f"hashwatch vs naive loop: {t_naive / t_hw:.1f}x; hashwatch vs floor: "
-          f"{t_hw / t_floor:.2f}x the floor's time")
+    print(
+        f"hashwatch vs naive loop: {t_naive / t_hw:.1f}x; hashwatch vs floor: "
+        f"{t_hw / t_floor:.2f}x the floor's time"
+    )
     if args.fidelity:
         fidelity(files, args.jobs)
 

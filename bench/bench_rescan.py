@@ -46,8 +46,9 @@ def main() -> None:
     list_a, list_b = args.dir / "a.txt", args.dir / "b.txt"
     list_a.write_text("md5 " + "0" * 32 + "\n")
     list_b.write_text("md5 " + "1" * 32 + "\n")
-    t_fill, cp = timed([hw, "scan", "--quiet", "--cache", str(cache), "--list", str(list_a),
-                        str(tree)])
+    t_fill, cp = timed(
+        [hw, "scan", "--quiet", "--cache", str(cache), "--list", str(list_a), str(tree)]
+    )
     assert cp.returncode == 0, cp.stderr
     print(f"tree: {args.files} files; first scan (fills the cache): {t_fill:.1f} s")
 
@@ -70,10 +71,18 @@ def main() -> None:
     new = (min(t_new), statistics.median(t_new))
     rows = [
         ["find TREE -type f", f"{find[0]:.3f}", f"{find[1]:.3f}", "1.0x"],
-        ["hashwatch scan, unchanged tree and lists", f"{same[0]:.3f}", f"{same[1]:.3f}",
-         f"{same[0] / find[0]:.1f}x"],
-        ["hashwatch scan, unchanged tree, new list", f"{new[0]:.3f}", f"{new[1]:.3f}",
-         f"{new[0] / find[0]:.1f}x"],
+        [
+            "hashwatch scan, unchanged tree and lists",
+            f"{same[0]:.3f}",
+            f"{same[1]:.3f}",
+            f"{same[0] / find[0]:.1f}x",
+        ],
+        [
+            "hashwatch scan, unchanged tree, new list",
+            f"{new[0]:.3f}",
+            f"{new[1]:.3f}",
+            f"{new[0] / find[0]:.1f}x",
+        ],
     ]
     print(table(rows, ["what", "best s", "median s", "time vs find"]))
     print(f"cpu count {os.cpu_count()}; {args.repeat} runs each")

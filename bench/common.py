@@ -19,8 +19,11 @@ def ensure_corpus(path: Path) -> Path:
     if not (path / ".complete").exists():
         script = SHARED / "bench" / "make-photo-corpus.sh"
         print(f"building the photo corpus at {path} ...", file=sys.stderr)
-        subprocess.run(["bash", str(script), str(path)], check=True,
-                       env={**os.environ, "PYTHON": sys.executable})
+        subprocess.run(
+            ["bash", str(script), str(path)],
+            check=True,
+            env={**os.environ, "PYTHON": sys.executable},
+        )
     return path
 
 
@@ -30,12 +33,20 @@ def ensure_peer_venv(path: Path, packages: list[str]) -> Path:
     if not py.exists():
         print(f"creating the peer environment at {path} ...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-    missing = subprocess.run([str(py), "-c", "import sys, importlib.util as u; "
-                              f"sys.exit(any(u.find_spec(m) is None for m in {packages!r}))"])
+    missing = subprocess.run(
+        [
+            str(py),
+            "-c",
+            "import sys, importlib.util as u; "
+            f"sys.exit(any(u.find_spec(m) is None for m in {packages!r}))",
+        ]
+    )
     if missing.returncode:
         pip_names = {"faiss": "faiss-cpu", "threatexchange": "threatexchange", "PIL": "pillow"}
-        subprocess.run([str(py), "-m", "pip", "install", "-q",
-                        *[pip_names.get(p, p) for p in packages]], check=True)
+        subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", *[pip_names.get(p, p) for p in packages]],
+            check=True,
+        )
     return py
 
 
@@ -51,6 +62,9 @@ def timed(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
 
 def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+
+    def line(r: list[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(header), sep, *map(line, rows)])

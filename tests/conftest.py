@@ -57,7 +57,11 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     full_env = {**os.environ, "XDG_CACHE_HOME": str(cwd or REPO / ".pytest_cache"), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "hashwatch", *args],
-        capture_output=True, text=True, cwd=cwd, env=full_env, timeout=timeout,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=timeout,
     )
 
 

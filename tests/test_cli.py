@@ -34,8 +34,17 @@ def test_hash_prints_every_signal(tmp_path, cli):
 def test_build_check_and_scan(tmp_path, cli):
     d = _tree(tmp_path)
     lst = tmp_path / "known.csv"
-    r = cli("lists", "build", str(d / "usb" / "a.jpg"), "--output", str(lst), "--name", "case-42",
-            "--category", "A")
+    r = cli(
+        "lists",
+        "build",
+        str(d / "usb" / "a.jpg"),
+        "--output",
+        str(lst),
+        "--name",
+        "case-42",
+        "--category",
+        "A",
+    )
     assert r.returncode == 0, r.stderr
     r = cli("lists", "check", str(lst))
     assert r.returncode == 0, r.stderr
@@ -115,7 +124,9 @@ def test_testkit_end_to_end(tmp_path, cli):
     assert r.returncode == 1, r.stderr
     hits = {json.loads(x)["path"] for x in r.stdout.splitlines()}
     files = manifest["files"]
-    expected = {str(kit / f["path"]) for f in files if f["kind"] in ("original", "altered", "format")}
+    expected = {
+        str(kit / f["path"]) for f in files if f["kind"] in ("original", "altered", "format")
+    }
     clean = {str(kit / f["path"]) for f in files if f["kind"] == "clean"}
     assert expected <= hits, sorted(expected - hits)
     assert not hits & clean

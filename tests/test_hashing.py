@@ -27,7 +27,8 @@ def test_exact_hashes_of_bytes(tmp_path):
     p.write_bytes(data)
     h = hash_file(p)
     assert (h.md5, h.sha1, h.sha256) == (
-        hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
+        hashlib.md5(data).hexdigest(),
+        hashlib.sha1(data).hexdigest(),
         hashlib.sha256(data).hexdigest(),
     )
     assert h.media == "application/octet-stream" and h.pdq is None and h.size == len(data)

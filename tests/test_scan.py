@@ -8,7 +8,7 @@ import pytest
 from hashwatch.hashing import HashOptions, hash_bytes
 from hashwatch.lists import HashList, ListEntry
 from hashwatch.match import Matcher
-from hashwatch.scan import ScanOptions, Scanner
+from hashwatch.scan import Scanner, ScanOptions
 from tests.conftest import encode, photo
 
 
@@ -135,8 +135,9 @@ def test_crashing_decoder_is_reported_and_replaced(tmp_path, monkeypatch):
         (d / f"f{i}.bin").write_bytes(bytes([i]))
     (d / "crash.bin").write_bytes(b"c")
     summary, res = _scan(None, [d])
-    assert summary.errors == [(str(d / "crash.bin"),
-                               "hashing process crashed on this file (signal 11)")]
+    assert summary.errors == [
+        (str(d / "crash.bin"), "hashing process crashed on this file (signal 11)")
+    ]
     assert all(res[f"f{i}.bin"].hashes for i in range(4))
 
 

@@ -6,8 +6,14 @@ from tests.conftest import encode, photo
 
 @pytest.mark.parametrize(
     "fmt,mime",
-    [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("GIF", "image/gif"),
-     ("WEBP", "image/webp"), ("BMP", "image/bmp"), ("TIFF", "image/tiff")],
+    [
+        ("JPEG", "image/jpeg"),
+        ("PNG", "image/png"),
+        ("GIF", "image/gif"),
+        ("WEBP", "image/webp"),
+        ("BMP", "image/bmp"),
+        ("TIFF", "image/tiff"),
+    ],
 )
 def test_images_recognised_by_content(fmt, mime):
     data = encode(photo(1, (64, 48)), fmt)

@@ -6,8 +6,10 @@ from hashwatch.scan import WalkOptions, walk
 
 def _walk(paths, base, **kw):
     skipped = []
-    files = sorted(os.path.relpath(i.path, base) for i in
-                   walk(paths, WalkOptions(**kw), lambda p, r: skipped.append((p, r))))
+    files = sorted(
+        os.path.relpath(i.path, base)
+        for i in walk(paths, WalkOptions(**kw), lambda p, r: skipped.append((p, r)))
+    )
     return files, skipped
 
 
@@ -44,9 +46,11 @@ def test_devices_and_missing_paths(tmp_path):
 def test_stays_on_one_file_system(tmp_path):
     # /proc is another file system: walking / with one_file_system must not descend into it
     seen = []
-    for item in walk(["/"], WalkOptions(exclude_dirs=frozenset({"work", "usr", "root", "tmp",
-                                                                 "var", "opt", "home"})),
-                     lambda p, r: seen.append((p, r))):
+    for item in walk(
+        ["/"],
+        WalkOptions(exclude_dirs=frozenset({"work", "usr", "root", "tmp", "var", "opt", "home"})),
+        lambda p, r: seen.append((p, r)),
+    ):
         assert not item.path.startswith("/proc/")
     assert any(p == "/proc" and "another file system" in r for p, r in seen)
 

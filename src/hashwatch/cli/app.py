@@ -111,12 +111,24 @@ def hash_cmd(
         if r.hashes is None:
             return
         h = r.hashes
-        _emit({"path": r.path, "inner": None, "size": h.size, "media": h.media, "md5": h.md5,
-               "sha1": h.sha1, "sha256": h.sha256, "pdq": h.pdq, "pdq_quality": h.pdq_quality})
+        _emit(
+            {
+                "path": r.path,
+                "inner": None,
+                "size": h.size,
+                "media": h.media,
+                "md5": h.md5,
+                "sha1": h.sha1,
+                "sha256": h.sha256,
+                "pdq": h.pdq,
+                "pdq_quality": h.pdq_quality,
+            }
+        )
 
     summary = _run(Scanner(None, opts), paths, on_result, quiet, verbose, None)
-    raise typer.Exit(EXIT_ERROR if summary.errors and not summary.files - len(summary.errors)
-                     else EXIT_CLEAN)
+    raise typer.Exit(
+        EXIT_ERROR if summary.errors and not summary.files - len(summary.errors) else EXIT_CLEAN
+    )
 
 
 def _load_lists(list_files: list[Path], pdq_hint: bool):
@@ -179,9 +191,18 @@ def scan_cmd(
     def on_result(r) -> None:
         for m in r.matches:
             if as_json:
-                _emit({"path": r.path, "inner": None, "signal_type": m.signal_type,
-                       "signal": m.signal, "distance": m.distance, "list": m.list,
-                       "entry_id": m.entry_id, "category": m.category})
+                _emit(
+                    {
+                        "path": r.path,
+                        "inner": None,
+                        "signal_type": m.signal_type,
+                        "signal": m.signal,
+                        "distance": m.distance,
+                        "list": m.list,
+                        "entry_id": m.entry_id,
+                        "category": m.category,
+                    }
+                )
             else:
                 cat = f" category={m.category}" if m.category else ""
                 sys.stdout.write(
@@ -206,8 +227,8 @@ def lists_build(
     quiet: Quiet = False,
 ) -> None:
     """Write a hash list (CSV) of every signal of every file under PATHS."""
-    from ..lists.build import entries_for
     from ..lists import write_csv
+    from ..lists.build import entries_for
     from ..scan import Scanner
 
     _check_paths(paths)
@@ -236,7 +257,9 @@ def lists_build(
 @lists_app.command("check")
 def lists_check(
     list_file: Annotated[Path, typer.Argument(help="The list to validate.")],
-    hex_type: Annotated[str, typer.Option("--type", help="Bare 64-hex lists: sha256|pdq")] = "sha256",
+    hex_type: Annotated[
+        str, typer.Option("--type", help="Bare 64-hex lists: sha256|pdq")
+    ] = "sha256",
 ) -> None:
     """Validate a hash list and print its counts by signal type."""
     (hl,) = _load_lists([list_file], hex_type == "pdq")

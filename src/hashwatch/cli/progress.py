@@ -38,7 +38,7 @@ class Progress:
             return
         if self.tty:
             line = self._line(s, pending)
-            self.stream.write("\r\x1b[2K" + line[: 200])
+            self.stream.write("\r\x1b[2K" + line[:200])
             self.stream.flush()
             self._drawn = True
         elif time.monotonic() - self._last_plain >= self.plain_every:
@@ -71,7 +71,10 @@ class Progress:
             w(f"Matches: {s.matches} in {s.matched_files} files\n")
         w(f"Not fully scanned: {len(s.partial)}\n")
         w(f"Errors: {len(s.errors)}\n")
-        w(f"Skipped: {len(s.skipped)}{'' if verbose or not s.skipped else ' (--verbose lists them)'}\n")
+        w(
+            f"Skipped: {len(s.skipped)}"
+            f"{'' if verbose or not s.skipped else ' (--verbose lists them)'}\n"
+        )
         if s.worker_restarts:
             w(f"Hashing processes restarted: {s.worker_restarts}\n")
         w(f"Data read: {_mb(s.bytes_read)}\n")

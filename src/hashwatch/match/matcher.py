@@ -66,8 +66,9 @@ class Matcher:
         )
         self._pdq = PDQIndex.build(pdq_to_array(self._entries[i][1].signal for i in pdq_ids))
         self._pdq_max = int(self._pdq_thresholds.max()) if len(pdq_ids) else 0
-        self.unsupported = {st: len(v) for st, v in by_type.items()
-                            if st not in EXACT_TYPES and st != "pdq"}
+        self.unsupported = {
+            st: len(v) for st, v in by_type.items() if st not in EXACT_TYPES and st != "pdq"
+        }
 
     def _threshold(self, list_index: int) -> int:
         t = self.lists[list_index].pdq_threshold
@@ -133,5 +134,13 @@ class Matcher:
     def _make(self, entry_index: int, distance: int) -> Match:
         li, e = self._entries[entry_index]
         hl = self.lists[li]
-        return Match(e.signal_type, e.signal, distance, hl.name, e.entry_id, e.category,
-                     hl.version, e.derived_from)
+        return Match(
+            e.signal_type,
+            e.signal,
+            distance,
+            hl.name,
+            e.entry_id,
+            e.category,
+            hl.version,
+            e.derived_from,
+        )

@@ -19,15 +19,41 @@ IMAGE_TYPES = frozenset(
 #: How many leading bytes :func:`sniff` needs.
 SNIFF_BYTES = 512
 
-_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1",
-                b"msf1"}
+_HEIF_BRANDS = {
+    b"heic",
+    b"heix",
+    b"hevc",
+    b"hevx",
+    b"heim",
+    b"heis",
+    b"hevm",
+    b"hevs",
+    b"mif1",
+    b"msf1",
+}
 _AVIF_BRANDS = {b"avif", b"avis"}
-_VIDEO_BRANDS = {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ",
-                 b"dash", b"mmp4", b"MSNV", b"3gp4", b"3gp5", b"3g2a", b"f4v "}
+_VIDEO_BRANDS = {
+    b"isom",
+    b"iso2",
+    b"iso4",
+    b"iso5",
+    b"iso6",
+    b"mp41",
+    b"mp42",
+    b"avc1",
+    b"M4V ",
+    b"dash",
+    b"mmp4",
+    b"MSNV",
+    b"3gp4",
+    b"3gp5",
+    b"3g2a",
+    b"f4v ",
+}
 
 
 def sniff(head: bytes) -> str:
-    """The MIME type of content starting with ``head`` (the first SNIFF_BYTES bytes, or all if shorter)."""
+    """The MIME type of content starting with ``head`` (its first SNIFF_BYTES)."""
     if head.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -38,8 +64,10 @@ def sniff(head: bytes) -> str:
         return "image/webp"
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
         return "video/x-msvideo"
-    if head[:2] == b"BM" and len(head) >= 18 and int.from_bytes(head[14:18], "little") in (
-        12, 40, 52, 56, 64, 108, 124
+    if (
+        head[:2] == b"BM"
+        and len(head) >= 18
+        and int.from_bytes(head[14:18], "little") in (12, 40, 52, 56, 64, 108, 124)
     ):
         return "image/bmp"
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):

@@ -1,7 +1,7 @@
 """Scanning: walking file systems, the scan cache, the parallel pipeline, limits, progress."""
 
 from .cache import CacheError, ScanCache, default_cache_path
-from .scanner import FileResult, ScanOptions, Scanner, ScanSummary
+from .scanner import FileResult, Scanner, ScanOptions, ScanSummary
 from .walk import WalkOptions, walk
 
 __all__ = [

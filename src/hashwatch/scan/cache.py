@@ -77,7 +77,12 @@ class ScanCache:
             " pdq_dihedral, pdq_error, verdict_key, verdict FROM files WHERE dev=? AND ino=?",
             (st.st_dev, st.st_ino),
         ).fetchone()
-        if row is None or row[0] != st.st_size or row[1] != st.st_mtime_ns or row[2] != st.st_ctime_ns:
+        if (
+            row is None
+            or row[0] != st.st_size
+            or row[1] != st.st_mtime_ns
+            or row[2] != st.st_ctime_ns
+        ):
             return None
         dihedral = row[9]
         hashes = ContentHashes(
@@ -96,15 +101,35 @@ class ScanCache:
         verdict = json.loads(row[12]) if row[12] is not None else None
         return CachedFile(hashes, row[11], verdict)
 
-    def put(self, path: str, st: os.stat_result, h: ContentHashes, verdict_key: str | None,
-            verdict: list[dict] | None) -> None:
-        self._pending.append((
-            st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, path, h.media,
-            bytes.fromhex(h.md5), bytes.fromhex(h.sha1), bytes.fromhex(h.sha256),
-            bytes.fromhex(h.pdq) if h.pdq else None, h.pdq_quality,
-            bytes.fromhex("".join(h.pdq_dihedral)) if h.pdq_dihedral else None, h.pdq_error,
-            verdict_key, json.dumps(verdict) if verdict is not None else None, time.time(),
-        ))
+    def put(
+        self,
+        path: str,
+        st: os.stat_result,
+        h: ContentHashes,
+        verdict_key: str | None,
+        verdict: list[dict] | None,
+    ) -> None:
+        self._pending.append(
+            (
+                st.st_dev,
+                st.st_ino,
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ctime_ns,
+                path,
+                h.media,
+                bytes.fromhex(h.md5),
+                bytes.fromhex(h.sha1),
+                bytes.fromhex(h.sha256),
+                bytes.fromhex(h.pdq) if h.pdq else None,
+                h.pdq_quality,
+                bytes.fromhex("".join(h.pdq_dihedral)) if h.pdq_dihedral else None,
+                h.pdq_error,
+                verdict_key,
+                json.dumps(verdict) if verdict is not None else None,
+                time.time(),
+            )
+        )
         self._maybe_flush()
 
     def put_verdict(self, st: os.stat_result, verdict_key: str, verdict: list[dict]) -> None:

@@ -168,7 +168,10 @@ class HashPool:
             if w.batch and now - w.since > self.file_timeout:
                 task_id = w.batch.popleft()[0]
                 self._replace(w)
-                yield task_id, Failure(f"took longer than the per-file limit of {self.file_timeout:g} s")
+                yield (
+                    task_id,
+                    Failure(f"took longer than the per-file limit of {self.file_timeout:g} s"),
+                )
         self._dispatch()
 
     def close(self) -> None:

@@ -92,8 +92,13 @@ class Scanner:
         def skipped(path: str, reason: str) -> None:
             summary.skipped.append((path, reason))
 
-        def deliver(item: FileItem, h: ContentHashes | None, matches: list[Match],
-                    error: str | None = None, cached: bool = False) -> None:
+        def deliver(
+            item: FileItem,
+            h: ContentHashes | None,
+            matches: list[Match],
+            error: str | None = None,
+            cached: bool = False,
+        ) -> None:
             summary.files += 1
             if error:
                 summary.errors.append((item.path, error))
@@ -144,8 +149,9 @@ class Scanner:
                     if self.matcher is None:
                         deliver(item, cached.hashes, [], cached=True)
                     elif cached.verdict_key == self._key and cached.verdict is not None:
-                        deliver(item, cached.hashes, [Match(**m) for m in cached.verdict],
-                                cached=True)
+                        deliver(
+                            item, cached.hashes, [Match(**m) for m in cached.verdict], cached=True
+                        )
                     else:
                         rematch.append((item, cached.hashes))
                         if len(rematch) >= 1024:

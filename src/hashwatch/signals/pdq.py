@@ -35,7 +35,7 @@ def pdq_from_array(row: np.ndarray) -> str:
 
 
 def pdq_from_bits(bits: np.ndarray) -> str:
-    """Hex of a 256-element 0/1 vector as ``pdqhash.compute`` returns it (most significant first)."""
+    """Hex of a 256-element 0/1 vector from ``pdqhash.compute`` (MSB first)."""
     return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex()
 
 

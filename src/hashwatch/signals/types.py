@@ -72,15 +72,23 @@ def parse_vpdq(text: str) -> list[VpdqFrame]:
             h = it.get("pdq_hex", it.get("hash"))
             if not isinstance(h, str):
                 raise InvalidSignal(f"vpdq frame {i} has no pdq_hex")
-            frames.append(_frame(i, it.get("frame_number", i), it.get("quality", 100), h,
-                                 it.get("timestamp", 0.0)))
+            frames.append(
+                _frame(
+                    i,
+                    it.get("frame_number", i),
+                    it.get("quality", 100),
+                    h,
+                    it.get("timestamp", 0.0),
+                )
+            )
     else:
         parts = [p for p in s.replace(";", "\n").splitlines() if p.strip()]
         for i, part in enumerate(parts):
             cols = [c.strip() for c in part.split(",")]
             if len(cols) != 4:
                 raise InvalidSignal(
-                    f"vpdq frame {i} must be frame,quality,pdq_hex,timestamp (got {len(cols)} fields)"
+                    f"vpdq frame {i} must be frame,quality,pdq_hex,timestamp "
+                    f"(got {len(cols)} fields)"
                 )
             frames.append(_frame(i, cols[0], cols[1], cols[2], cols[3]))
     return frames

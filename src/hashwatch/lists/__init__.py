@@ -1,0 +1,37 @@
+"""Hash lists: entries, file formats (read and write), signed bundles."""
+
+from .csvwrite import write_csv
+from .formats import (
+    FormatSpec,
+    ReadOptions,
+    ReadResult,
+    default_name,
+    detect_format,
+    load_list,
+    read_clamav,
+    read_csv,
+    read_hex,
+    read_threatexchange,
+    read_vics,
+    register_format,
+)
+from .model import HashList, ListEntry, ListFormatError
+
+__all__ = [
+    "FormatSpec",
+    "HashList",
+    "ListEntry",
+    "ListFormatError",
+    "ReadOptions",
+    "ReadResult",
+    "default_name",
+    "detect_format",
+    "load_list",
+    "read_clamav",
+    "read_csv",
+    "read_hex",
+    "read_threatexchange",
+    "read_vics",
+    "register_format",
+    "write_csv",
+]
