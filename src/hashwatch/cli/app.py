@@ -38,6 +38,14 @@ CrossFs = Annotated[
 Timeout = Annotated[float, typer.Option("--timeout", help="Seconds allowed per file.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also list skipped paths.")]
+TrustedKeys = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--trusted-key",
+        help="Public key that signed bundles must verify with; repeatable "
+        "(also $HASHWATCH_TRUSTED_KEYS, paths separated by ':').",
+    ),
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -131,13 +139,27 @@ def hash_cmd(
     )
 
 
-def _load_lists(list_files: list[Path], pdq_hint: bool):
+def _trusted_keys(paths: list[Path] | None):
+    from ..lists.keys import KeyError_, load_public
+
+    env = os.environ.get("HASHWATCH_TRUSTED_KEYS", "")
+    all_paths = list(paths or []) + [Path(p) for p in env.split(":") if p]
+    try:
+        return [load_public(p) for p in all_paths]
+    except KeyError_ as e:
+        raise _fail(str(e)) from e
+
+
+def _load_lists(list_files: list[Path], pdq_hint: bool, trusted: list[Path] | None = None):
     from ..lists import ListFormatError, load_list
 
+    keys = _trusted_keys(trusted)
     loaded = []
     for f in list_files:
         try:
-            loaded.append(load_list(f, bare_hex_64="pdq" if pdq_hint else "sha256"))
+            loaded.append(
+                load_list(f, bare_hex_64="pdq" if pdq_hint else "sha256", trusted_keys=keys)
+            )
         except ListFormatError as e:
             raise _fail(f"invalid hash list {e}") from e
     return loaded
@@ -161,6 +183,7 @@ def scan_cmd(
     dihedral: Annotated[
         bool, typer.Option("--dihedral", help="Also match rotated and mirrored copies.")
     ] = False,
+    trusted_key: TrustedKeys = None,
     jobs: Jobs = 0,
     no_cache: NoCache = False,
     cache: CachePath = None,
@@ -185,7 +208,7 @@ def scan_cmd(
         raise _fail("--min-quality must be between 0 and 100")
     _check_paths(paths)
     opts = _scan_options(jobs, no_cache, cache, follow_symlinks, cross_filesystems, timeout)
-    lists = _load_lists(list_files, hex_type == "pdq")
+    lists = _load_lists(list_files, hex_type == "pdq", trusted_key)
     matcher = Matcher(lists, MatchSettings(threshold, min_quality, dihedral))
 
     def on_result(r) -> None:
@@ -260,15 +283,69 @@ def lists_check(
     hex_type: Annotated[
         str, typer.Option("--type", help="Bare 64-hex lists: sha256|pdq")
     ] = "sha256",
+    trusted_key: TrustedKeys = None,
 ) -> None:
     """Validate a hash list and print its counts by signal type."""
-    (hl,) = _load_lists([list_file], hex_type == "pdq")
-    sys.stdout.write(f"{list_file}: valid {hl.format} list {hl.name!r}, {len(hl)} entries\n")
+    (hl,) = _load_lists([list_file], hex_type == "pdq", trusted_key)
+    version = f" version {hl.version}" if hl.version is not None else ""
+    sys.stdout.write(
+        f"{list_file}: valid {hl.format} list {hl.name!r}{version}, {len(hl)} entries\n"
+    )
+    if "key_id" in hl.metadata:
+        sys.stdout.write(f"  signed by key {hl.metadata['key_id']} on {hl.metadata['created']}\n")
     for st, n in sorted(hl.counts().items()):
         sys.stdout.write(f"  {st}: {n}\n")
     dup = hl.metadata.get("duplicates")
     if dup and str(dup) != "0":
         sys.stdout.write(f"  duplicates dropped: {dup}\n")
+
+
+@lists_app.command("keygen")
+def lists_keygen(
+    prefix: Annotated[Path, typer.Argument(help="Writes PREFIX.key (private) and PREFIX.pub.")],
+) -> None:
+    """Make an Ed25519 key pair for signing list bundles (private key readable by owner only)."""
+    from ..lists.keys import generate
+
+    try:
+        key, pub = generate(prefix)
+    except FileExistsError as e:
+        raise _fail(f"{prefix}.key already exists; not overwriting a key") from e
+    except OSError as e:
+        raise _fail(f"{prefix}: cannot write keys: {e.strerror}") from e
+    sys.stderr.write(f"private key: {key} (keep it secret)\npublic key: {pub}\n")
+
+
+@lists_app.command("sign")
+def lists_sign(
+    list_file: Annotated[Path, typer.Argument(help="The list to sign (any supported format).")],
+    key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (PEM).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle file to write.")],
+    version: Annotated[int, typer.Option(help="The list's version number (>= 1).")] = 1,
+    name: Annotated[str | None, typer.Option(help="The list's name.")] = None,
+    hex_type: Annotated[
+        str, typer.Option("--type", help="Bare 64-hex lists: sha256|pdq")
+    ] = "sha256",
+) -> None:
+    """Write a signed bundle of a list, for agents and scans that trust the key."""
+    from ..lists import write_bundle
+    from ..lists.keys import KeyError_, load_private
+
+    (hl,) = _load_lists([list_file], hex_type == "pdq")
+    try:
+        private = load_private(key)
+    except KeyError_ as e:
+        raise _fail(str(e)) from e
+    if version < 1:
+        raise _fail("--version must be 1 or more")
+    try:
+        info = write_bundle(output, private, name or hl.name, version, hl.entries)
+    except OSError as e:
+        raise _fail(f"{output}: cannot write: {e.strerror}") from e
+    sys.stderr.write(
+        f"wrote {output}: list {info.name!r} version {info.version}, {info.added} entries, "
+        f"signed by key {info.key_id}\n"
+    )
 
 
 @app.command("testkit")

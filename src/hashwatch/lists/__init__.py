@@ -1,5 +1,6 @@
 """Hash lists: entries, file formats (read and write), signed bundles."""
 
+from .bundle import BundleInfo, apply_delta, read_bundle, write_bundle
 from .csvwrite import write_csv
 from .formats import (
     FormatSpec,
@@ -18,6 +19,10 @@ from .formats import (
 from .model import HashList, ListEntry, ListFormatError
 
 __all__ = [
+    "BundleInfo",
+    "apply_delta",
+    "read_bundle",
+    "write_bundle",
     "FormatSpec",
     "HashList",
     "ListEntry",

@@ -18,8 +18,12 @@ the file and line, and no partial list is returned.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from . import bundle
 from .detect import FormatSpec, detect_format, register_format, registered_formats
 from .model import HashList, ListFormatError
 from .readers import BUILTIN, Reader, ReadOptions, ReadResult
@@ -49,8 +53,11 @@ def load_list(
     name: str | None = None,
     bare_hex_64: str = "sha256",
     skip_unknown_types: bool = False,
+    trusted_keys: Sequence[Ed25519PublicKey] = (),
 ) -> HashList:
     """Load the hash list in ``path``, whatever its (supported) format.
+
+    A signed bundle is accepted only if its signature verifies with one of ``trusted_keys``.
 
     ``name`` defaults to a name the file declares (bundles), else the file name without its
     extension. ``bare_hex_64`` is the type of 64-digit bare hex lines (``"sha256"`` or
@@ -59,8 +66,11 @@ def load_list(
 
     Raises :class:`ListFormatError` for anything that cannot be loaded in full.
     """
-    fmt = detect_format(read_head(path), path)
-    return _load(path, fmt, name, _options(bare_hex_64, skip_unknown_types))
+    head = read_head(path)
+    options = _options(bare_hex_64, skip_unknown_types)
+    if bundle.sniff(head):
+        return _load(path, bundle.FORMAT, name, options, bundle.make_reader(trusted_keys))
+    return _load(path, detect_format(head, path), name, options)
 
 
 def read_threatexchange(
@@ -102,8 +112,10 @@ def _reader(fmt: str) -> Reader:
     return BUILTIN[fmt]
 
 
-def _load(path: str | Path, fmt: str, name: str | None, options: ReadOptions) -> HashList:
-    read = _reader(fmt)
+def _load(
+    path: str | Path, fmt: str, name: str | None, options: ReadOptions, read: Reader | None = None
+) -> HashList:
+    read = read or _reader(fmt)
     with open_binary(path) as fh:
         try:
             result = read(path, fh, options)
@@ -114,6 +126,7 @@ def _load(path: str | Path, fmt: str, name: str | None, options: ReadOptions) ->
         entries=result.entries,
         source=str(path),
         format=result.format,
+        version=int(result.metadata["version"]) if "version" in result.metadata else None,
         metadata=result.metadata,
     )
 
