@@ -130,3 +130,16 @@ def test_testkit_end_to_end(tmp_path, cli):
     clean = {str(kit / f["path"]) for f in files if f["kind"] == "clean"}
     assert expected <= hits, sorted(expected - hits)
     assert not hits & clean
+
+
+def test_a_changed_list_file_is_rematched_not_served_from_stale_verdicts(tmp_path, cli):
+    d = _tree(tmp_path)
+    lst = tmp_path / "l.txt"
+    lst.write_text("md5 " + "0" * 32 + "\n")
+    assert cli("scan", "--list", str(lst), str(d)).returncode == 0
+    import hashlib
+
+    lst.write_text("md5 " + hashlib.md5(b"hello\n").hexdigest() + "\n")  # same name, same size
+    r = cli("scan", "--json", "--list", str(lst), str(d))
+    assert r.returncode == 1 and "readme.txt" in r.stdout
+    assert "0 read and hashed" in r.stderr

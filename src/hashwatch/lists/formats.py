@@ -18,6 +18,7 @@ the file and line, and no partial list is returned.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -121,14 +122,25 @@ def _load(
             result = read(path, fh, options)
         except OSError as e:
             raise ListFormatError(path, f"read error: {e.strerror or e}") from None
+    metadata = dict(result.metadata)
+    metadata.setdefault("sha256", _file_sha256(path))
     return HashList(
         name=name or result.declared_name or default_name(path),
         entries=result.entries,
         source=str(path),
         format=result.format,
         version=int(result.metadata["version"]) if "version" in result.metadata else None,
-        metadata=result.metadata,
+        metadata=metadata,
     )
+
+
+def _file_sha256(path: str | Path) -> str:
+    """Digest of the list file: identifies its content in scan-cache verdicts."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def default_name(path: str | Path) -> str:
