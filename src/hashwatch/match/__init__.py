@@ -2,6 +2,14 @@
 
 from .exact import ExactIndex
 from .matcher import EXACT_TYPES, Match, Matcher, MatchSettings
-from .pdq_index import PDQIndex
+from .pdq_index import PDQIndex, PDQIndexError
 
-__all__ = ["EXACT_TYPES", "ExactIndex", "Match", "Matcher", "MatchSettings", "PDQIndex"]
+__all__ = [
+    "EXACT_TYPES",
+    "ExactIndex",
+    "Match",
+    "Matcher",
+    "MatchSettings",
+    "PDQIndex",
+    "PDQIndexError",
+]
