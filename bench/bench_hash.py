@@ -57,7 +57,7 @@ def _fidelity_one(path: str) -> tuple[int, int | None, int]:
 
     data = open(path, "rb").read()
     fast = hash_bytes(data)
-    full = hash_bytes(data, HashOptions(decode=DecodeLimits(min_side=10**9)))
+    full = hash_bytes(data, HashOptions(decode=DecodeLimits(min_side=10**9, reduce_min_side=10**9)))
     d = pdq_distance(fast.pdq, full.pdq) if fast.pdq and full.pdq else None
     return full.pdq_quality or 0, d, 1 if fast.media == "image/jpeg" else 0
 

@@ -4,7 +4,10 @@ PDQ reduces every picture to 64x64 luminance before its DCT, so decoding a 24-me
 in full is wasted work. JPEG decoders can scale by 1/2, 1/4 or 1/8 inside the inverse DCT
 (Pillow's ``draft``); we ask for the smallest scale that keeps both sides at least
 ``DecodeLimits.min_side`` pixels, a size at which the hash stays faithful to the full decode
-(measured in ``bench/bench_hash.py --fidelity``, figures in the README).
+(measured in ``bench/bench_hash.py --fidelity``, figures in the README). Other large images
+are box-reduced by a whole factor to the same bound before hashing: pdqhash's own work (a
+float64 luminance copy and two box-filter passes over every pixel) costs twice the decode
+of a 16-megapixel WebP otherwise.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ class DecodeError(Exception):
 class DecodeLimits:
     #: Smallest side, in pixels, a JPEG is decoded at (before PDQ's own 64x64 reduction).
     min_side: int = 768
+    #: Smallest side other large images are box-reduced to (whole factors only). Box
+    #: reduction tracks PDQ less closely than DCT scaling, so it stops at a larger size.
+    reduce_min_side: int = 1536
     #: Pillow's decompression-bomb guard: images declaring more pixels than this are refused.
     max_pixels: int = 178_956_970
 
@@ -69,6 +75,11 @@ def decode_for_pdq(data: bytes, mime: str, limits: DecodeLimits = DecodeLimits()
                 if im.format == "JPEG" and min(w, h) > 2 * limits.min_side:
                     im.draft("RGB", (limits.min_side, limits.min_side))
                 rgb = im.convert("RGB")
+                # other formats cannot decode at a reduced scale: reduce by whole-pixel box
+                # averaging instead (JPEGs already reduced stay under this bound)
+                k = min(rgb.size) // limits.reduce_min_side
+                if k >= 2:
+                    rgb = rgb.reduce(k)
                 arr = np.asarray(rgb)
     except DecodeError:
         raise

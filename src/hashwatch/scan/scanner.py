@@ -59,7 +59,10 @@ ProgressHandler = Callable[[ScanSummary, int], None]
 
 def hash_config(options: HashOptions) -> str:
     d = options.decode
-    return f"engine={__version__};min_side={d.min_side};max_pixels={d.max_pixels};dihedral=1"
+    return (
+        f"engine={__version__};min_side={d.min_side};reduce={d.reduce_min_side};"
+        f"max_pixels={d.max_pixels};dihedral=1"
+    )
 
 
 class Scanner:
