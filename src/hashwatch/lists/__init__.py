@@ -1,6 +1,5 @@
 """Hash lists: entries, file formats (read and write), signed bundles."""
 
-from .bundle import BundleInfo, apply_delta, read_bundle, write_bundle
 from .csvwrite import write_csv
 from .formats import (
     FormatSpec,
@@ -17,6 +16,17 @@ from .formats import (
     register_format,
 )
 from .model import HashList, ListEntry, ListFormatError
+
+_BUNDLE_NAMES = ("BundleInfo", "apply_delta", "read_bundle", "write_bundle")
+
+
+def __getattr__(name: str):  # bundles need cryptography: imported on first use only
+    if name in _BUNDLE_NAMES:
+        from . import bundle
+
+        return getattr(bundle, name)
+    raise AttributeError(name)
+
 
 __all__ = [
     "BundleInfo",

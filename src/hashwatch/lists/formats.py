@@ -22,9 +22,6 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from . import bundle
 from .detect import FormatSpec, detect_format, register_format, registered_formats
 from .model import HashList, ListFormatError
 from .readers import BUILTIN, Reader, ReadOptions, ReadResult
@@ -54,7 +51,7 @@ def load_list(
     name: str | None = None,
     bare_hex_64: str = "sha256",
     skip_unknown_types: bool = False,
-    trusted_keys: Sequence[Ed25519PublicKey] = (),
+    trusted_keys: Sequence[object] = (),
 ) -> HashList:
     """Load the hash list in ``path``, whatever its (supported) format.
 
@@ -69,7 +66,9 @@ def load_list(
     """
     head = read_head(path)
     options = _options(bare_hex_64, skip_unknown_types)
-    if bundle.sniff(head):
+    if head.startswith(b"HWBUNDLE1\n"):  # signed bundle; cryptography is imported only now
+        from . import bundle
+
         return _load(path, bundle.FORMAT, name, options, bundle.make_reader(trusted_keys))
     return _load(path, detect_format(head, path), name, options)
 

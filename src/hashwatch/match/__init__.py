@@ -2,7 +2,15 @@
 
 from .exact import ExactIndex
 from .matcher import EXACT_TYPES, Match, Matcher, MatchSettings
-from .pdq_index import PDQIndex, PDQIndexError
+
+
+def __getattr__(name: str):  # the index needs numba: imported on first use only
+    if name in ("PDQIndex", "PDQIndexError"):
+        from . import pdq_index
+
+        return getattr(pdq_index, name)
+    raise AttributeError(name)
+
 
 __all__ = [
     "EXACT_TYPES",

@@ -28,6 +28,17 @@ class ExactIndex:
     def __len__(self) -> int:
         return len(self._keys)
 
+    def lookup_many(self, hex_values: Sequence[str | None]) -> list[tuple[int, np.ndarray]]:
+        """(i, positions) for every ``hex_values[i]`` found, in one vectorised search."""
+        present = [(i, v) for i, v in enumerate(hex_values) if v]
+        if not present or not len(self._keys):
+            return []
+        raw = bytes.fromhex("".join(v for _, v in present))
+        keys = np.frombuffer(raw, dtype=f"S{self.width}")
+        lo = np.searchsorted(self._keys, keys, side="left")
+        hi = np.searchsorted(self._keys, keys, side="right")
+        return [(present[j][0], self._pos[lo[j] : hi[j]]) for j in np.flatnonzero(hi > lo)]
+
     def lookup(self, hex_value: str) -> np.ndarray:
         """Positions of every entry equal to ``hex_value`` (empty array if none)."""
         if not len(self._keys):

@@ -11,7 +11,7 @@ import numpy as np
 from ..lists.model import HashList, ListEntry
 from ..signals import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, pdq_to_array
 from .exact import ExactIndex
-from .pdq_index import PDQIndex
+from .pdq_small import SMALL_MAX, SmallPDQIndex
 
 #: Signal types matched by equality, with their width in bytes.
 EXACT_TYPES = {"md5": 16, "sha1": 20, "sha256": 32}
@@ -64,7 +64,13 @@ class Matcher:
         self._pdq_thresholds = np.asarray(
             [self._threshold(self._entries[i][0]) for i in pdq_ids], dtype=np.int32
         )
-        self._pdq = PDQIndex.build(pdq_to_array(self._entries[i][1].signal for i in pdq_ids))
+        packed = pdq_to_array(self._entries[i][1].signal for i in pdq_ids)
+        if len(pdq_ids) <= SMALL_MAX:
+            self._pdq = SmallPDQIndex(packed)
+        else:  # numba-compiled, imported only when a list needs it
+            from .pdq_index import PDQIndex
+
+            self._pdq = PDQIndex.build(packed)
         self._pdq_max = int(self._pdq_thresholds.max()) if len(pdq_ids) else 0
         self.unsupported = {
             st: len(v) for st, v in by_type.items() if st not in EXACT_TYPES and st != "pdq"
@@ -79,7 +85,8 @@ class Matcher:
         """Identifies the lists and settings, so a stored verdict is reused only if both agree."""
         h = hashlib.sha256(repr(self.settings).encode())
         for hl in self.lists:
-            h.update(repr((hl.name, hl.version, hl.pdq_threshold, len(hl))).encode())
+            counts = sorted(hl.counts().items())
+            h.update(repr((hl.name, hl.version, hl.pdq_threshold, counts)).encode())
             h.update(hl.metadata.get("sha256", "").encode())
             if "sha256" not in hl.metadata:
                 for e in hl.entries:
@@ -94,12 +101,10 @@ class Matcher:
     def match_many(self, items: Sequence[object]) -> list[list[Match]]:
         """Matches for many items at once (PDQ queries are batched)."""
         out: list[list[Match]] = [[] for _ in items]
-        for n, item in enumerate(items):
-            for st, (idx, ids) in self._exact.items():
-                value = getattr(item, st, None)
-                if value:
-                    for pos in idx.lookup(value):
-                        out[n].append(self._make(int(ids[pos]), 0))
+        for st, (idx, ids) in self._exact.items():
+            for n, positions in idx.lookup_many([getattr(item, st, None) for item in items]):
+                for pos in positions:
+                    out[n].append(self._make(int(ids[pos]), 0))
         if len(self._pdq):
             self._match_pdq(items, out)
         for found in out:

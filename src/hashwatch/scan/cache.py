@@ -67,11 +67,45 @@ class ScanCache:
             self._db.execute("DELETE FROM files")
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)", (config,))
             self._db.execute("COMMIT")
+        self._index: dict[tuple[int, int], tuple] | None = None
         self._pending: list[tuple] = []
         self._verdicts: list[tuple] = []
         self._last_flush = time.monotonic()
 
-    def get(self, st: os.stat_result) -> CachedFile | None:
+    def preload(self, max_rows: int = 3_000_000) -> bool:
+        """Load every row's identity and verdict into memory (one query instead of one per
+        file) unless the cache holds more than ``max_rows`` files. Returns True if loaded."""
+        if len(self) > max_rows:
+            return False
+        self._index = {
+            (r[0], r[1]): r[2:]
+            for r in self._db.execute(
+                "SELECT dev, ino, size, mtime_ns, ctime_ns, verdict_key, verdict, pdq_error"
+                " FROM files"
+            )
+        }
+        return True
+
+    def stored_verdict(self, st: os.stat_result, key: str) -> tuple[str, str | None] | None:
+        """For an unchanged file whose verdict was made under ``key`` (lists + settings):
+        (verdict JSON, reason it was not fully scanned or None). Else None. Needs
+        :meth:`preload`; answers None (look further) without it."""
+        if self._index is None:
+            return None
+        row = self._index.get((st.st_dev, st.st_ino))
+        if (
+            row is None
+            or row[0] != st.st_size
+            or row[1] != st.st_mtime_ns
+            or row[2] != st.st_ctime_ns
+            or row[3] != key
+            or row[4] is None
+        ):
+            return None
+        return row[4], row[5]
+
+    def get(self, st: os.stat_result, dihedral: bool = True) -> CachedFile | None:
+        """The stored signals of an unchanged file (the 8 dihedral PDQs only if asked)."""
         row = self._db.execute(
             "SELECT size, mtime_ns, ctime_ns, media, md5, sha1, sha256, pdq, pdq_quality,"
             " pdq_dihedral, pdq_error, verdict_key, verdict FROM files WHERE dev=? AND ino=?",
@@ -84,7 +118,7 @@ class ScanCache:
             or row[2] != st.st_ctime_ns
         ):
             return None
-        dihedral = row[9]
+        variants = row[9]
         hashes = ContentHashes(
             size=row[0],
             media=row[3],
@@ -93,8 +127,8 @@ class ScanCache:
             sha256=row[6].hex(),
             pdq=row[7].hex() if row[7] is not None else None,
             pdq_quality=row[8],
-            pdq_dihedral=[dihedral[i : i + 32].hex() for i in range(0, len(dihedral), 32)]
-            if dihedral
+            pdq_dihedral=[variants[i : i + 32].hex() for i in range(0, len(variants), 32)]
+            if dihedral and row[9]
             else None,
             pdq_error=row[10],
         )
@@ -133,7 +167,8 @@ class ScanCache:
         self._maybe_flush()
 
     def put_verdict(self, st: os.stat_result, verdict_key: str, verdict: list[dict]) -> None:
-        self._verdicts.append((verdict_key, json.dumps(verdict), st.st_dev, st.st_ino))
+        text = json.dumps(verdict) if verdict else "[]"
+        self._verdicts.append((verdict_key, text, st.st_dev, st.st_ino))
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:

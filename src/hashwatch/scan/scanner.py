@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,9 @@ class ScanOptions:
 
 @dataclass(slots=True)
 class FileResult:
+    """One file's outcome. ``hashes`` is None when the file could not be read, and for an
+    unchanged file whose stored verdict was reused (nothing was looked up)."""
+
     path: str
     hashes: ContentHashes | None
     matches: list[Match]
@@ -72,6 +76,8 @@ class Scanner:
         self.matcher = matcher
         self.options = options
         self._key = matcher.fingerprint if matcher else None
+        # the 8 dihedral PDQs are read back from the cache only when they will be matched
+        self._dihedral = matcher is None or matcher.settings.dihedral
 
     def run(
         self,
@@ -86,7 +92,9 @@ class Scanner:
         cache = None
         if opts.use_cache:
             cache = ScanCache(opts.cache_path or default_cache_path(), hash_config(opts.hashing))
-        pool = HashPool(opts.jobs, opts.hashing, opts.file_timeout)
+        if cache is not None and self.matcher is not None:
+            cache.preload()
+        pool: HashPool | None = None  # started at the first file that must be read
         inflight: dict[int, FileItem] = {}
         rematch: list[tuple[FileItem, ContentHashes]] = []
         next_id = 0
@@ -101,12 +109,14 @@ class Scanner:
             matches: list[Match],
             error: str | None = None,
             cached: bool = False,
+            partial: str | None = None,
         ) -> None:
             summary.files += 1
+            partial = partial or (h.pdq_error if h is not None else None)
             if error:
                 summary.errors.append((item.path, error))
-            elif h is not None and h.pdq_error:
-                summary.partial.append((item.path, h.pdq_error))
+            elif partial:
+                summary.partial.append((item.path, partial))
             if matches:
                 summary.matched_files += 1
                 summary.matches += len(matches)
@@ -146,7 +156,18 @@ class Scanner:
 
         try:
             for item in walk(paths, opts.walk, skipped):
-                cached = cache.get(item.st) if cache is not None else None
+                if cache is not None and self._key is not None:
+                    stored = cache.stored_verdict(item.st, self._key)
+                    if stored is not None:  # unchanged file, same lists: nothing to do
+                        summary.from_cache += 1
+                        verdict, partial = stored
+                        matches = (
+                            [Match(**m) for m in json.loads(verdict)] if verdict != "[]" else []
+                        )
+                        deliver(item, None, matches, cached=True, partial=partial)
+                        progress()
+                        continue
+                cached = cache.get(item.st, self._dihedral) if cache is not None else None
                 if cached is not None:
                     summary.from_cache += 1
                     if self.matcher is None:
@@ -160,6 +181,8 @@ class Scanner:
                         if len(rematch) >= 1024:
                             flush_rematch()
                 else:
+                    if pool is None:
+                        pool = HashPool(opts.jobs, opts.hashing, opts.file_timeout)
                     inflight[next_id] = item
                     pool.submit(next_id, item.path, item.st.st_size, item.via_link)
                     next_id += 1
@@ -173,12 +196,14 @@ class Scanner:
                 progress()
             flush_rematch()
             while inflight:
+                assert pool is not None
                 for task_id, result in pool.poll(0.1):
                     handle_result(task_id, result)
                 progress()
         finally:
-            summary.worker_restarts = pool.restarts
-            pool.close()
+            if pool is not None:
+                summary.worker_restarts = pool.restarts
+                pool.close()
             if cache is not None:
                 cache.close()
         summary.seconds = time.monotonic() - start
