@@ -160,3 +160,36 @@ def test_corrupt_cache_file_is_a_clear_error(tmp_path):
     bad.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(CacheError, match="not a usable scan cache"):
         _scan(None, [tmp_path / "cache.sqlite"], bad)
+
+
+def test_files_that_vanish_or_change_while_scanning(tmp_path, monkeypatch):
+    import hashwatch.hashing.content as content
+    import hashwatch.scan.pool as pool
+
+    real_hash, real_read = pool.hash_file, content._read_all
+
+    def vanishing(path, *args):
+        if path.endswith("gone.bin"):
+            os.unlink(path)
+        return real_hash(path, *args)
+
+    def read_then_append(f, limit):
+        data = real_read(f, limit)
+        link = f"/proc/self/fd/{f.fileno()}"
+        if os.readlink(link).endswith("grows.bin"):
+            with open(link, "ab") as w:  # another writer appends while we hash
+                w.write(b"more")
+        return data
+
+    monkeypatch.setattr(pool, "hash_file", vanishing)
+    monkeypatch.setattr(content, "_read_all", read_then_append)
+    d = tmp_path / "t"
+    d.mkdir()
+    (d / "gone.bin").write_bytes(b"soon gone")
+    (d / "grows.bin").write_bytes(b"log line\n")
+    (d / "steady.bin").write_bytes(b"steady")
+    summary, res = _scan(None, [d])
+    errors = dict(summary.errors)
+    assert errors[str(d / "gone.bin")] == "cannot open: No such file or directory"
+    assert errors[str(d / "grows.bin")] == "file changed while it was being read"
+    assert res["steady.bin"].hashes is not None and summary.files == 3
