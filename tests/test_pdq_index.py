@@ -124,9 +124,6 @@ def real_frame_hashes() -> np.ndarray:
     return pdq_to_array(hexes)
 
 
-@pytest.mark.skipif(
-    not (SHARED / "data" / "vpdq-reference").is_dir(), reason="shared vPDQ samples absent"
-)
 def test_real_pdq_hashes_equal_brute_force(force_index):
     hashes = real_frame_hashes()
     assert len(hashes) > 1000
