@@ -232,7 +232,8 @@ def scan_cmd(
                     f"{r.path}: FOUND {m.signal_type} distance={m.distance} list={m.list} "
                     f"entry={m.entry_id}{cat}\n"
                 )
-        sys.stdout.flush() if r.matches else None
+        if r.matches:
+            sys.stdout.flush()
 
     desc = [f"{hl.name} ({len(hl)} entries)" for hl in lists]
     summary = _run(Scanner(matcher, opts), paths, on_result, quiet, verbose, desc)

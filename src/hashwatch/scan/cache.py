@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS files (
 class CachedFile:
     hashes: ContentHashes
     verdict_key: str | None
-    verdict: list[dict] | None
+    #: the stored matches as JSON text (parsed only if the verdict is reused)
+    verdict: str | None
 
 
 def default_cache_path() -> Path:
@@ -132,8 +133,7 @@ class ScanCache:
             else None,
             pdq_error=row[10],
         )
-        verdict = json.loads(row[12]) if row[12] is not None else None
-        return CachedFile(hashes, row[11], verdict)
+        return CachedFile(hashes, row[11], row[12])
 
     def put(
         self,

@@ -69,6 +69,10 @@ def hash_config(options: HashOptions) -> str:
     )
 
 
+def _stored_matches(verdict_json: str) -> list[Match]:
+    return [Match(**m) for m in json.loads(verdict_json)] if verdict_json != "[]" else []
+
+
 class Scanner:
     """Runs one scan. ``matcher`` None means hash only (``hashwatch hash``)."""
 
@@ -161,9 +165,7 @@ class Scanner:
                     if stored is not None:  # unchanged file, same lists: nothing to do
                         summary.from_cache += 1
                         verdict, partial = stored
-                        matches = (
-                            [Match(**m) for m in json.loads(verdict)] if verdict != "[]" else []
-                        )
+                        matches = _stored_matches(verdict)
                         deliver(item, None, matches, cached=True, partial=partial)
                         progress()
                         continue
@@ -173,9 +175,7 @@ class Scanner:
                     if self.matcher is None:
                         deliver(item, cached.hashes, [], cached=True)
                     elif cached.verdict_key == self._key and cached.verdict is not None:
-                        deliver(
-                            item, cached.hashes, [Match(**m) for m in cached.verdict], cached=True
-                        )
+                        deliver(item, cached.hashes, _stored_matches(cached.verdict), cached=True)
                     else:
                         rematch.append((item, cached.hashes))
                         if len(rematch) >= 1024:
