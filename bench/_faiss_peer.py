@@ -19,15 +19,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-
-def rss_mb() -> dict[str, float]:
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) / 1024
-    return out
+from _procstat import rss_mb  # noqa: E402
 
 
 def self_check() -> None:

@@ -36,21 +36,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 
+from _procstat import rss_mb  # noqa: E402
 from common import DEFAULT_PEER, ensure_peer_venv  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PEER = HERE / "_faiss_peer.py"
 SETS = ("near", "rand")
-
-
-def rss_mb() -> dict[str, float]:
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) / 1024
-    return out
 
 
 def make_data(workdir: Path, n: int, nq: int, seed: int) -> None:

@@ -51,7 +51,7 @@ def test_directory(tmp_path):
     fails(d, "is a directory")
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="the OS has no named pipes (Windows)")
 def test_fifo_is_refused_without_blocking(tmp_path):
     p = tmp_path / "pipe.txt"
     os.mkfifo(p)

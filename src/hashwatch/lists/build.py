@@ -9,16 +9,20 @@ from .model import ListEntry
 
 
 def entries_for(
-    hashes: Iterable[object], category: str | None = None
+    hashes: Iterable[object],
+    category: str | None = None,
+    ids: Iterable[str] | None = None,
 ) -> tuple[list[ListEntry], int]:
     """Every signal of every item as list entries, and the number of PDQ hashes left out
     because their quality is too low to ever match. Entries of one item share an id: the
-    first 16 digits of its sha256 (stable, and says nothing about the content)."""
+    item's from ``ids`` if given, else the first 16 digits of its sha256 (stable, and says
+    nothing about the content)."""
+    id_iter = iter(ids) if ids is not None else None
     entries: list[ListEntry] = []
     seen: set[tuple[str, str]] = set()
     low = 0
     for h in hashes:
-        entry_id = h.sha256[:16]  # type: ignore[attr-defined]
+        entry_id = next(id_iter) if id_iter is not None else h.sha256[:16]  # type: ignore[attr-defined]
         signals = [("md5", h.md5), ("sha1", h.sha1), ("sha256", h.sha256)]  # type: ignore[attr-defined]
         pdq, quality = getattr(h, "pdq", None), getattr(h, "pdq_quality", None)
         if pdq:

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from ..hashing import hash_file
-from ..lists import ListEntry, write_csv
+from ..lists import write_csv
+from ..lists.build import entries_for
 from .kit import write_kit
 
 LIST_NAME = "hashwatch-testkit"
@@ -21,16 +22,10 @@ def write_testkit(directory: str | Path) -> dict[str, Any]:
     """
     root = Path(directory)
     manifest = write_kit(root)
-    entries: list[ListEntry] = []
-    for f in manifest["files"]:
-        if f["kind"] != "original":
-            continue
-        h = hash_file(root / f["path"])
-        entry_id = Path(f["path"]).stem
-        for st in ("md5", "sha1", "sha256", "pdq"):
-            value = getattr(h, st)
-            if value:
-                entries.append(ListEntry(st, value, entry_id, CATEGORY))
+    originals = [Path(f["path"]) for f in manifest["files"] if f["kind"] == "original"]
+    entries, _ = entries_for(
+        (hash_file(root / p) for p in originals), CATEGORY, (p.stem for p in originals)
+    )
     list_path = root / LIST_FILE
     write_csv(entries, list_path, name=LIST_NAME)
     return {"files": len(manifest["files"]), "list": str(list_path), "manifest": manifest}
