@@ -20,6 +20,10 @@ app = typer.Typer(
 lists_app = typer.Typer(help="Build and check hash lists.", no_args_is_help=True)
 app.add_typer(lists_app, name="lists")
 
+from .server_cmd import server_app  # noqa: E402
+
+app.add_typer(server_app, name="server")
+
 #: Exit statuses, as clamscan: nothing found, something found, an error stopped the scan.
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 

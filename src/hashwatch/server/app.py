@@ -1,0 +1,128 @@
+"""The management server's FastAPI application."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from .. import __version__
+from ..lists.keys import load_private
+from ..store import Database, require_current
+from ..store.models import HashListRow
+from . import api_admin, api_agent, api_incidents, api_people
+from .config import ServerConfig
+from .notify import Notifier
+
+_LIST_TTL = 5.0
+
+
+def create_app(cfg: ServerConfig, *, notifier: bool = True, check_schema: bool = True) -> FastAPI:
+    db = Database(cfg.database)
+    if check_schema:
+        require_current(db.engine)
+    key = load_private(cfg.key_path)
+    worker = Notifier(db, cfg.public_url, cfg.notify_interval_seconds)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if notifier:
+            worker.start()
+        yield
+        worker.stop()
+        db.dispose()
+
+    app = FastAPI(
+        title="hashwatch management server",
+        version=__version__,
+        lifespan=lifespan,
+        description="Agents report matches of known material by hash; people work the "
+        "incidents. No image content ever reaches this server.",
+    )
+    app.state.cfg = cfg
+    app.state.db = db
+    app.state.signing_key = key
+    app.state.public_key = key.public_key()
+    app.state.notifier = worker
+
+    cache = {"at": 0.0, "value": {}}
+    lock = threading.Lock()
+
+    def list_versions() -> dict[str, int]:
+        """Latest version of each list (cached for a few seconds: every heartbeat asks)."""
+        now = time.monotonic()
+        if now - cache["at"] > _LIST_TTL:
+            with lock, db.reading() as s:
+                cache["value"] = dict(
+                    s.execute(
+                        select(HashListRow.name, HashListRow.version).where(HashListRow.version > 0)
+                    )
+                    .tuples()
+                    .all()
+                )
+                cache["at"] = now
+        return cache["value"]
+
+    def invalidate_lists() -> None:
+        cache["at"] = 0.0
+
+    app.state.list_versions = list_versions
+    app.state.invalidate_lists = invalidate_lists
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        limit = (
+            cfg.list_upload_bytes if request.url.path.endswith("/import") else cfg.max_body_bytes
+        )
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > limit
+            except ValueError:
+                return JSONResponse({"detail": "bad Content-Length"}, status_code=400)
+            if too_big:
+                return JSONResponse(
+                    {"detail": f"request body larger than {limit} bytes"}, status_code=413
+                )
+        elif request.method in ("POST", "PUT", "PATCH") and not request.url.path.endswith(
+            "/import"
+        ):
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    return JSONResponse(
+                        {"detail": f"request body larger than {limit} bytes"}, status_code=413
+                    )
+            request._body = body  # noqa: SLF001 - starlette re-reads the cached body
+        response = await call_next(request)
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "error": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "", "error": "invalid request"}
+        return JSONResponse(
+            {"detail": f"{first['field']}: {first['error']}", "errors": errors[:50]},
+            status_code=422,
+        )
+
+    @app.get("/api/v1/health", tags=["meta"])
+    def health() -> dict:
+        return {"ok": True, "version": __version__}
+
+    app.include_router(api_agent.router)
+    app.include_router(api_people.router)
+    app.include_router(api_incidents.router)
+    app.include_router(api_admin.router)
+    return app

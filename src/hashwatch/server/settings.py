@@ -1,0 +1,54 @@
+"""Organisation-wide settings kept in the database (key -> JSON), with their defaults and
+validation. Per-site working hours live on the site itself."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from ..store.models import Setting
+from .derive import SettingsError, validate_networks
+
+
+def _positive_days(v: object) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise SettingsError("retention_days must be a whole number of days >= 1")
+    return v
+
+
+def _int_range(v: object, key: str, low: int, high: int) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
+        raise SettingsError(f"{key} must be a whole number from {low} to {high}")
+    return v
+
+
+DEFAULTS: dict[str, object] = {
+    "org_networks": [],  # CIDR blocks of the organisation's networks
+    "retention_days": 3650,  # closed incidents older than this may be purged
+    "heartbeat_seconds": 900,
+}
+VALIDATORS = {
+    "org_networks": validate_networks,
+    "retention_days": _positive_days,
+    "heartbeat_seconds": lambda v: _int_range(v, "heartbeat_seconds", 60, 86400),
+}
+
+
+def get_setting(session: Session, key: str):
+    row = session.get(Setting, key)
+    return DEFAULTS[key] if row is None else row.value
+
+
+def all_settings(session: Session) -> dict:
+    return {k: get_setting(session, k) for k in DEFAULTS}
+
+
+def set_setting(session: Session, key: str, value: object) -> object:
+    if key not in DEFAULTS:
+        raise SettingsError(f"unknown setting {key!r} (known: {', '.join(DEFAULTS)})")
+    value = VALIDATORS[key](value)
+    row = session.get(Setting, key)
+    if row is None:
+        session.add(Setting(key=key, value=value))
+    else:
+        row.value = value
+    return value
