@@ -70,7 +70,7 @@ def list_devices(
 ) -> dict:
     """Devices, silent and unhealthy ones first."""
     with request.app.state.db.reading() as s:
-        sites = dict(s.execute(select(Site.id, Site.name)).tuples().all())
+        sites = dict(s.execute(select(Site.id, Site.name)).all())
         hb = all_settings(s)["heartbeat_seconds"]
         total = s.scalar(select(func.count()).select_from(Device))
         rows = s.scalars(
@@ -95,7 +95,7 @@ def get_device(
         d = s.get(Device, device_id)
         if d is None:
             raise HTTPException(404, "no such device")
-        sites = dict(s.execute(select(Site.id, Site.name)).tuples().all())
+        sites = dict(s.execute(select(Site.id, Site.name)).all())
         out = _device(d, sites, 3 * all_settings(s)["heartbeat_seconds"])
         evs = s.scalars(
             select(DeviceEvent)
@@ -460,7 +460,7 @@ def get_targets(request: Request, me: Principal = Depends(require("settings:writ
     with request.app.state.db.reading() as s:
         targets = [_target(t) for t in s.scalars(select(NotificationTarget))]
         rows = s.execute(select(Notification.status, func.count()).group_by(Notification.status))
-        return {"targets": targets, "outbox": dict(rows.tuples().all())}
+        return {"targets": targets, "outbox": dict(rows.all())}
 
 
 @router.post("/notification-targets", status_code=201)

@@ -32,9 +32,9 @@ def public_key_b64(request: Request) -> str:
 
 def _lists(s) -> dict[str, int]:
     return dict(
-        s.execute(select(HashListRow.name, HashListRow.version).where(HashListRow.version > 0))
-        .tuples()
-        .all()
+        s.execute(
+            select(HashListRow.name, HashListRow.version).where(HashListRow.version > 0)
+        ).all()
     )
 
 
@@ -66,7 +66,7 @@ def enroll(body: EnrollIn, request: Request) -> dict:
             hostname=body.hostname,
             os=body.os,
             agent_version=body.agent_version,
-            site_id=row.site_id,
+            site_id=row.site_id or getattr(incidents.default_site(s, None), "id", None),
             enroll_token_id=row.id,
             enrolled_at=now,
             last_seen_at=now,

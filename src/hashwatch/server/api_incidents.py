@@ -31,7 +31,7 @@ class Strict(BaseModel):
 
 
 def _site_names(s) -> dict[int, str]:
-    return dict(s.execute(select(Site.id, Site.name)).tuples().all())
+    return dict(s.execute(select(Site.id, Site.name)).all())
 
 
 @router.get("/incidents")

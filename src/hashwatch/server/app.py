@@ -61,9 +61,7 @@ def create_app(cfg: ServerConfig, *, notifier: bool = True, check_schema: bool =
                 cache["value"] = dict(
                     s.execute(
                         select(HashListRow.name, HashListRow.version).where(HashListRow.version > 0)
-                    )
-                    .tuples()
-                    .all()
+                    ).all()
                 )
                 cache["at"] = now
         return cache["value"]

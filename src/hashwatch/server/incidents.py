@@ -45,7 +45,7 @@ def _row(device: Device, site: Site | None, inc: IncidentIn, now: datetime, org:
     return {
         "id": str(inc.id),
         "device_id": device.id,
-        "site_id": device.site_id,
+        "site_id": site.id if site else None,
         "received_at": now,
         "detected_at": detected,
         "utc_offset_min": offset,
@@ -88,13 +88,20 @@ def _row(device: Device, site: Site | None, inc: IncidentIn, now: datetime, org:
     }
 
 
+def default_site(session: Session, site_id: int | None) -> Site | None:
+    """The device's site, else the site named "Default"."""
+    if site_id is not None:
+        return session.get(Site, site_id)
+    return session.scalar(select(Site).where(Site.name == "Default"))
+
+
 def ingest(
     session: Session, device: Device, batch: Sequence[IncidentIn], ip: str | None
 ) -> dict[str, list]:
     """Store each incident once. Returns ids ``stored``, ``duplicates`` (already stored for
     this device: a retry) and ``rejected`` (id taken by another device)."""
     now = utcnow()
-    site = session.get(Site, device.site_id) if device.site_id else None
+    site = default_site(session, device.site_id)
     org = get_setting(session, "org_networks")
     seen: dict[str, IncidentIn] = {}
     for inc in batch:
@@ -107,9 +114,9 @@ def ingest(
     others = [i for i in seen if i not in stored]
     owners = (
         dict(
-            session.execute(select(Incident.id, Incident.device_id).where(Incident.id.in_(others)))
-            .tuples()
-            .all()
+            session.execute(
+                select(Incident.id, Incident.device_id).where(Incident.id.in_(others))
+            ).all()
         )
         if others
         else {}
@@ -137,18 +144,19 @@ def ingest(
                     created_at=now,
                 )
             )
+    ordered = [r["id"] for r in rows if r["id"] in stored]
+    if ordered:  # one entry per batch keeps a storm of uploads cheap; it names every id
         audit.append(
             session,
             actor=device.hostname,
             actor_kind="agent",
             action="incident.received",
-            target_type="incident",
-            target_id=r["id"],
-            detail={"device": device.id, "list": r["list_name"], "trigger": r["trigger"]},
+            target_type="device",
+            target_id=device.id,
+            detail={"incidents": ordered},
             ip=ip,
             at=now,
         )
-    ordered = [r["id"] for r in rows if r["id"] in stored]
     return {"stored": ordered, "duplicates": duplicates, "rejected": rejected}
 
 

@@ -76,7 +76,7 @@ def _alive(list_id: int, version: int):
 
 
 def _retired(session: Session) -> set[tuple[str, str]]:
-    return set(session.execute(select(RetiredHash.signal_type, RetiredHash.signal)).tuples())
+    return set(session.execute(select(RetiredHash.signal_type, RetiredHash.signal)))
 
 
 def import_file(

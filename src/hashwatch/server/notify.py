@@ -64,7 +64,7 @@ def deliver_due(db: Database, public_url: str, limit: int = 100) -> int:
             .order_by(Notification.id)
             .limit(limit)
         ).all()
-        sites = dict(s.execute(select(Site.id, Site.name)).tuples().all())
+        sites = dict(s.execute(select(Site.id, Site.name)).all())
     sent = 0
     for n, target, inc in due:
         error = None
