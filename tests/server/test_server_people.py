@@ -103,12 +103,12 @@ def test_session_cookie_flags_and_csrf(srv):
     assert "httponly" in cookie and "samesite=strict" in cookie
     csrf = r.json()["csrf_token"]
     # unsafe methods need the CSRF token when authorised by the cookie
-    r = c.put("/api/v1/settings", json={"retention_days": 30})
+    r = c.put("/api/v1/settings", json={"heartbeat_seconds": 600})
     assert r.status_code == 403 and "CSRF" in r.json()["detail"]
-    r = c.put("/api/v1/settings", json={"retention_days": 30}, headers={"X-CSRF-Token": "wrong"})
+    r = c.put("/api/v1/settings", json={"heartbeat_seconds": 600}, headers={"X-CSRF-Token": "wrong"})
     assert r.status_code == 403
-    r = c.put("/api/v1/settings", json={"retention_days": 30}, headers={"X-CSRF-Token": csrf})
-    assert r.status_code == 200 and r.json()["retention_days"] == 30
+    r = c.put("/api/v1/settings", json={"heartbeat_seconds": 600}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.json()["heartbeat_seconds"] == 600
     # safe methods do not need it
     assert c.get("/api/v1/settings").status_code == 200
     # sign out ends the session
@@ -149,7 +149,7 @@ def test_api_tokens_work_without_csrf_and_can_be_revoked(srv):
     c = srv.client()
     c.headers["Authorization"] = f"Bearer {token}"
     assert c.get("/api/v1/incidents").status_code == 200
-    assert c.put("/api/v1/settings", json={"retention_days": 99}).status_code == 200
+    assert c.put("/api/v1/settings", json={"heartbeat_seconds": 300}).status_code == 200
     assert admin.delete(f"/api/v1/api-tokens/{token_id}").status_code == 204
     assert c.get("/api/v1/incidents").status_code == 401
     # the listed tokens never carry the secret

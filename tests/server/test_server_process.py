@@ -218,3 +218,12 @@ def test_cli_errors_are_clear(tmp_path):
         str(tmp_path / "pw"),
     )
     assert r.returncode == 2 and "cannot connect" in r.stderr
+
+
+def test_curl_walkthrough_script(tmp_path):
+    """scripts/server-walkthrough.sh: what docs/server.md shows, with real curl."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "server-walkthrough.sh"
+    r = subprocess.run([str(script), str(_port())], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "walkthrough OK" in r.stdout
+    assert '"duplicates":["' in r.stdout.replace(" ", "")

@@ -9,12 +9,6 @@ from ..store.models import Setting
 from .derive import SettingsError, validate_networks
 
 
-def _positive_days(v: object) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise SettingsError("retention_days must be a whole number of days >= 1")
-    return v
-
-
 def _int_range(v: object, key: str, low: int, high: int) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
         raise SettingsError(f"{key} must be a whole number from {low} to {high}")
@@ -23,12 +17,10 @@ def _int_range(v: object, key: str, low: int, high: int) -> int:
 
 DEFAULTS: dict[str, object] = {
     "org_networks": [],  # CIDR blocks of the organisation's networks
-    "retention_days": 3650,  # closed incidents older than this may be purged
     "heartbeat_seconds": 900,
 }
 VALIDATORS = {
     "org_networks": validate_networks,
-    "retention_days": _positive_days,
     "heartbeat_seconds": lambda v: _int_range(v, "heartbeat_seconds", 60, 86400),
 }
 
