@@ -105,7 +105,9 @@ def test_session_cookie_flags_and_csrf(srv):
     # unsafe methods need the CSRF token when authorised by the cookie
     r = c.put("/api/v1/settings", json={"heartbeat_seconds": 600})
     assert r.status_code == 403 and "CSRF" in r.json()["detail"]
-    r = c.put("/api/v1/settings", json={"heartbeat_seconds": 600}, headers={"X-CSRF-Token": "wrong"})
+    r = c.put(
+        "/api/v1/settings", json={"heartbeat_seconds": 600}, headers={"X-CSRF-Token": "wrong"}
+    )
     assert r.status_code == 403
     r = c.put("/api/v1/settings", json={"heartbeat_seconds": 600}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 200 and r.json()["heartbeat_seconds"] == 600
