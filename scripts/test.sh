@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sets up .venv with the test tools and runs the whole test suite (lint included).
+# Installs missing Debian packages (PostgreSQL, curl, venv), sets up .venv with the test tools and runs the whole test suite (lint included).
 # Extra arguments go to pytest.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$root/scripts/system-deps.sh"
 "$root/scripts/setup.sh" test
 cd "$root"
 .venv/bin/ruff check src tests bench
