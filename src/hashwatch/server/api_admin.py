@@ -374,6 +374,7 @@ def put_settings(
                 set_setting(s, k, v)
         except derive.SettingsError as e:
             raise HTTPException(422, str(e)) from None
+        request.app.state.invalidate_lists()
         audit.append(
             s,
             actor=me.name,

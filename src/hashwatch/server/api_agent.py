@@ -127,11 +127,11 @@ def heartbeat(body: HeartbeatIn, request: Request, me: Principal = Depends(agent
                     detail=e.detail,
                 )
             )
-        hb = get_setting(s, "heartbeat_seconds")
+    fleet = request.app.state.fleet_view()
     return {
         "server_time": incidents.iso(now),
-        "lists": request.app.state.list_versions(),
-        "heartbeat_seconds": hb,
+        "lists": fleet["lists"],
+        "heartbeat_seconds": fleet["heartbeat_seconds"],
     }
 
 

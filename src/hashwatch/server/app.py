@@ -18,8 +18,9 @@ from ..store.models import HashListRow
 from . import api_admin, api_agent, api_incidents, api_people
 from .config import ServerConfig
 from .notify import Notifier
+from .settings import get_setting
 
-_LIST_TTL = 5.0
+_FLEET_TTL = 5.0
 
 
 def create_app(cfg: ServerConfig, *, notifier: bool = True, check_schema: bool = True) -> FastAPI:
@@ -53,23 +54,26 @@ def create_app(cfg: ServerConfig, *, notifier: bool = True, check_schema: bool =
     cache = {"at": 0.0, "value": {}}
     lock = threading.Lock()
 
-    def list_versions() -> dict[str, int]:
-        """Latest version of each list (cached for a few seconds: every heartbeat asks)."""
+    def fleet_view() -> dict:
+        """What every heartbeat answers: the latest list versions and the wanted heartbeat
+        interval (cached for a few seconds; list and settings changes invalidate it)."""
         now = time.monotonic()
-        if now - cache["at"] > _LIST_TTL:
+        if now - cache["at"] > _FLEET_TTL:
             with lock, db.reading() as s:
-                cache["value"] = dict(
-                    s.execute(
-                        select(HashListRow.name, HashListRow.version).where(HashListRow.version > 0)
-                    ).all()
-                )
+                lists = s.execute(
+                    select(HashListRow.name, HashListRow.version).where(HashListRow.version > 0)
+                ).all()
+                cache["value"] = {
+                    "lists": dict(lists),
+                    "heartbeat_seconds": get_setting(s, "heartbeat_seconds"),
+                }
                 cache["at"] = now
         return cache["value"]
 
     def invalidate_lists() -> None:
         cache["at"] = 0.0
 
-    app.state.list_versions = list_versions
+    app.state.fleet_view = fleet_view
     app.state.invalidate_lists = invalidate_lists
 
     @app.middleware("http")
