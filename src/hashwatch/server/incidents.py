@@ -108,9 +108,15 @@ def ingest(
         seen.setdefault(str(inc.id), inc)
     rows = [_row(device, site, inc, now, org) for inc in seen.values()]
     dialect = session.get_bind().dialect.name
-    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(Incident)
-    stmt = ins.values(rows).on_conflict_do_nothing(index_elements=["id"]).returning(Incident.id)
-    stored = set(session.scalars(stmt).all())
+    table = Incident.__table__
+    # one cached statement run "executemany" (SQLAlchemy batches it as multi-row VALUES with
+    # RETURNING); building a fresh multi-VALUES statement per batch costs more than the write
+    stmt = (
+        (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(table.c.id)
+    )
+    stored = set(session.connection().execute(stmt, rows).scalars().all())
     others = [i for i in seen if i not in stored]
     owners = (
         dict(

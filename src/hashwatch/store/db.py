@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,10 +87,15 @@ class Database:
         self.engine = make_engine(url, pool_size=pool_size)
         self.write = session_factory(self.engine)
         self.read = session_factory(self.engine.execution_options(readonly=True))
+        # SQLite has one writer at a time, and a thread that finds the write lock taken
+        # sleeps in SQLite's busy handler with growing naps (up to 100 ms): under load that
+        # wastes most of the time. Writers of this process queue on a Python lock instead
+        # and reach SQLite one by one (other processes still meet the busy handler).
+        self._writer = threading.Lock() if is_sqlite(self.engine) else nullcontext()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        with self.write() as session, session.begin():
+        with self._writer, self.write() as session, session.begin():
             yield session
 
     @contextmanager
