@@ -24,7 +24,7 @@ _FLEET_TTL = 5.0
 
 
 def create_app(cfg: ServerConfig, *, notifier: bool = True, check_schema: bool = True) -> FastAPI:
-    db = Database(cfg.database)
+    db = Database(cfg.database, background_checkpoint=True)
     if check_schema:
         require_current(db.engine)
     key = load_private(cfg.key_path)
@@ -32,6 +32,7 @@ def create_app(cfg: ServerConfig, *, notifier: bool = True, check_schema: bool =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        db.start_checkpointer()
         if notifier:
             worker.start()
         yield

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ..store.db import utcnow
 from ..store.models import ApiToken, Device, LoginFailure, User, UserSession
 from . import audit
-from .secrets_ import check_password, parse_token, secret_matches, sha256_hex
+from .secrets_ import Token, check_password, parse_token, secret_matches, sha256_hex
 
 ROLES = ("admin", "investigator", "auditor")
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -123,21 +123,38 @@ def require(permission: str):
     return dep
 
 
-def agent(request: Request) -> Principal:
-    """The enrolled, not revoked agent behind ``Bearer hwa_<device>_<secret>``, or 401."""
+def agent_credentials(request: Request) -> Token:
+    """The agent token in the request, parsed but NOT yet checked: a route that takes this
+    must verify it against the database itself (the heartbeat does, in its one UPDATE)."""
     token = _bearer(request)
     t = parse_token(token, "agent") if token else None
     if t is None:
         raise _unauthorised("agent token required (Authorization: Bearer hwa_...)")
-    with request.app.state.db.reading() as s:
-        row = s.execute(
-            select(Device.secret_hash, Device.revoked_at, Device.hostname).where(Device.id == t.id)
-        ).first()
+    return t
+
+
+agent_credentials.permission = "agent"  # type: ignore[attr-defined]
+
+
+def check_agent(s: Session, t: Token) -> str:
+    """The device's hostname if ``t`` is a valid token of an enrolled, not revoked agent;
+    else 401 / 403."""
+    row = s.execute(
+        select(Device.secret_hash, Device.revoked_at, Device.hostname).where(Device.id == t.id)
+    ).first()
     if row is None or not secret_matches(t.secret, row[0]):
         raise _unauthorised("unknown agent or wrong secret")
     if row[1] is not None:
         raise HTTPException(403, "this agent has been revoked: enrol it again")
-    return Principal("agent", row[2], device_id=t.id)
+    return row[2]
+
+
+def agent(request: Request) -> Principal:
+    """The enrolled, not revoked agent behind ``Bearer hwa_<device>_<secret>``, or 401."""
+    t = agent_credentials(request)
+    with request.app.state.db.reading() as s:
+        hostname = check_agent(s, t)
+    return Principal("agent", hostname, device_id=t.id)
 
 
 agent.permission = "agent"  # type: ignore[attr-defined]

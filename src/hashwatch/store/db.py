@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,20 +40,26 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine with the project's settings for the database behind ``url``."""
+def make_engine(url: str, *, pool_size: int = 10, auto_checkpoint: bool = True) -> Engine:
+    """An engine with the project's settings for the database behind ``url``.
+
+    ``auto_checkpoint=False`` (SQLite): commits never copy the WAL back into the database
+    file (with its fsync) themselves; the owner must run ``Database.start_checkpointer``.
+    """
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
             url, pool_size=pool_size, max_overflow=20, connect_args={"timeout": 30}
         )
-        _sqlite_setup(engine)
+        _sqlite_setup(engine, auto_checkpoint)
     else:
-        engine = create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+        # no pre-ping (a round trip per checkout): a connection lost to a database restart
+        # is detected on use and the pool is refreshed (SQLAlchemy's optimistic handling)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=20, pool_recycle=3600)
     return engine
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, auto_checkpoint: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # noqa: ANN001
         dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
@@ -62,6 +68,8 @@ def _sqlite_setup(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        if not auto_checkpoint:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -83,8 +91,12 @@ class Database:
     """An engine with two session factories: ``write`` (the default) and ``read`` (for
     requests that only read; on SQLite they do not queue behind writers)."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
-        self.engine = make_engine(url, pool_size=pool_size)
+    def __init__(self, url: str, *, pool_size: int = 10, background_checkpoint: bool = False):
+        self.engine = make_engine(
+            url, pool_size=pool_size, auto_checkpoint=not background_checkpoint
+        )
+        self._checkpointer: threading.Thread | None = None
+        self._stop = threading.Event()
         self.write = session_factory(self.engine)
         self.read = session_factory(self.engine.execution_options(readonly=True))
         # SQLite has one writer at a time, and a thread that finds the write lock taken
@@ -103,7 +115,32 @@ class Database:
         with self.read() as session, session.begin():
             yield session
 
+    def start_checkpointer(self, interval: float = 1.0) -> None:
+        """SQLite: copy the WAL into the database file from a thread of its own, so no
+        request waits for a checkpoint's writes and fsync (a one-second stall on a busy
+        disk). PASSIVE checkpoints never block readers or writers."""
+        if not is_sqlite(self.engine) or self._checkpointer is not None:
+            return
+
+        def run() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    raw = self.engine.raw_connection()  # no BEGIN: autocommit driver mode
+                    try:
+                        raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    finally:
+                        raw.close()
+                except Exception:  # noqa: BLE001 - e.g. database busy: try again next time
+                    pass
+
+        self._checkpointer = threading.Thread(target=run, name="sqlite-checkpoint", daemon=True)
+        self._checkpointer.start()
+
     def dispose(self) -> None:
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=10)
+            self._checkpointer = None
         self.engine.dispose()
 
 
