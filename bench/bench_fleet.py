@@ -393,10 +393,8 @@ def run_backend(backend: str, args, pg) -> dict:
             "storm_agents": k,
             "storm_seconds": sm_wall,
             "storm_counts": counts,
-            "storm_p50_ms": float(sm.row("incidents", sm_wall, None)[3]),
-            "storm_p99_ms": float(sm.row("incidents", sm_wall, None)[4]),
-            "storm_rps": (len(sm.lat.get("incidents", [])) + len(sm.lat.get("heartbeat", [])))
-            / sm_wall,
+            "storm_incidents": sm.row("incidents", sm_wall or 1, None),
+            "storm_heartbeats": sm.row("heartbeat", sm_wall or 1, None),
             "sent": len(sent),
             "stored": stored,
             "missing": missing,
