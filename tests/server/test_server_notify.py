@@ -174,3 +174,28 @@ def test_bad_target_config_names_the_field(srv):
         },
     )
     assert r.status_code == 422 and "port" in r.json()["detail"]
+
+
+def test_two_workers_never_send_the_same_notification_twice(srv, tmp_path):
+    """Several server workers each run a notifier: a notification is claimed before it is
+    sent, so each is delivered once."""
+    admin = srv.person("admin")
+    admin.post(
+        "/api/v1/notification-targets",
+        json={"name": "siem", "kind": "jsonl", "config": {"path": str(tmp_path / "s.jsonl")}},
+    )
+    agent, _ = srv.agent()
+    incs = [make_incident() for _ in range(30)]
+    agent.post("/api/v1/agent/incidents", json={"incidents": incs})
+    sent = []
+    threads = [
+        threading.Thread(target=lambda: sent.append(deliver_due(srv.db, srv.cfg.public_url)))
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = (tmp_path / "s.jsonl").read_text().splitlines()
+    assert sum(sent) == 30 and len(lines) == 30
+    assert sorted(json.loads(x)["incident"]["id"] for x in lines) == sorted(i["id"] for i in incs)

@@ -18,6 +18,7 @@ from .notify_send import DeliveryError, deliver
 log = logging.getLogger("hashwatch.server.notify")
 MAX_ATTEMPTS = 50
 MAX_BACKOFF = timedelta(hours=1)
+CLAIM_LEASE = timedelta(minutes=5)
 
 
 def payload(inc: Incident, site: str | None, public_url: str) -> dict:
@@ -67,6 +68,22 @@ def deliver_due(db: Database, public_url: str, limit: int = 100) -> int:
         sites = dict(s.execute(select(Site.id, Site.name)).all())
     sent = 0
     for n, target, inc in due:
+        # claim it before sending: of several server workers, exactly one wins the claim
+        # (attempts is the version); a worker that dies mid-send leaves it due again after
+        # the lease
+        attempts = n.attempts + 1
+        with db.transaction() as s:
+            won = s.execute(
+                update(Notification)
+                .where(
+                    Notification.id == n.id,
+                    Notification.attempts == n.attempts,
+                    Notification.status == "pending",
+                )
+                .values(attempts=attempts, next_attempt_at=utcnow() + CLAIM_LEASE)
+            ).rowcount
+        if not won:
+            continue
         error = None
         if target.enabled:
             try:
@@ -79,8 +96,7 @@ def deliver_due(db: Database, public_url: str, limit: int = 100) -> int:
                 error = f"unexpected error: {e!r}"[:2000]
         else:
             error = "target disabled"
-        attempts = n.attempts + 1
-        values: dict = {"attempts": attempts, "last_error": error}
+        values: dict = {"last_error": error}
         if error is None:
             values.update(status="sent", sent_at=utcnow())
             sent += 1
@@ -92,10 +108,10 @@ def deliver_due(db: Database, public_url: str, limit: int = 100) -> int:
             log.warning(
                 "notification %s to %s failed (attempt %d): %s", n.id, target.name, attempts, error
             )
-        with db.transaction() as s:  # claim by attempts: two workers never both record it
+        with db.transaction() as s:
             s.execute(
                 update(Notification)
-                .where(Notification.id == n.id, Notification.attempts == n.attempts)
+                .where(Notification.id == n.id, Notification.attempts == attempts)
                 .values(**values)
             )
     return sent
