@@ -90,7 +90,15 @@ class _Vics:
 def read(path: str | Path, fh: BinaryIO, options: ReadOptions) -> ReadResult:
     out = Collector(path, options)
     vics = _Vics(out)
-    stream = JsonStream(text_stream(path, fh))
+    text = text_stream(path, fh)
+    try:
+        return _read(path, text, out, vics)
+    finally:
+        text.detach()  # the caller owns (and closes) the binary file
+
+
+def _read(path: str | Path, text, out: Collector, vics: _Vics) -> ReadResult:
+    stream = JsonStream(text)
     header: dict[str, str] = {}
     try:
         if stream.peek() != "{":
