@@ -25,7 +25,7 @@ from ..store.models import (
     Site,
 )
 from . import audit, derive, lists_service
-from .auth import Principal, client_ip, require
+from .auth import Principal, client_ip, record, require
 from .incidents import iso
 from .settings import all_settings, set_setting
 
@@ -119,14 +119,13 @@ def revoke_device(
         if d is None:
             raise HTTPException(404, "no such device")
         d.revoked_at = d.revoked_at or utcnow()
-        audit.append(
+        record(
             s,
-            actor=me.name,
-            actor_kind=me.actor_kind,
+            me,
+            request,
             action="device.revoke",
             target_type="device",
             target_id=device_id,
-            ip=client_ip(request),
         )
         return {"id": d.id, "revoked": True}
 
@@ -375,13 +374,12 @@ def put_settings(
         except derive.SettingsError as e:
             raise HTTPException(422, str(e)) from None
         request.app.state.invalidate_lists()
-        audit.append(
+        record(
             s,
-            actor=me.name,
-            actor_kind=me.actor_kind,
+            me,
+            request,
             action="settings.change",
             detail=body,
-            ip=client_ip(request),
         )
         return all_settings(s)
 
@@ -425,15 +423,14 @@ def put_site(
             x = Site(name=name)
             s.add(x)
         x.timezone, x.working_hours, x.holidays = body.timezone, hours, holidays
-        audit.append(
+        record(
             s,
-            actor=me.name,
-            actor_kind=me.actor_kind,
+            me,
+            request,
             action="site.change",
             target_type="site",
             target_id=name,
             detail=_site(x),
-            ip=client_ip(request),
         )
         return _site(x)
 
@@ -482,15 +479,14 @@ def add_target(
         )
         s.add(t)
         s.flush()
-        audit.append(
+        record(
             s,
-            actor=me.name,
-            actor_kind=me.actor_kind,
+            me,
+            request,
             action="notify.target.add",
             target_type="notification_target",
             target_id=str(t.id),
             detail=_target(t),
-            ip=client_ip(request),
         )
         return _target(t)
 
@@ -504,14 +500,13 @@ def disable_target(
         if t is None:
             raise HTTPException(404, "no such target")
         t.enabled = False
-        audit.append(
+        record(
             s,
-            actor=me.name,
-            actor_kind=me.actor_kind,
+            me,
+            request,
             action="notify.target.disable",
             target_type="notification_target",
             target_id=str(t.id),
-            ip=client_ip(request),
         )
     return Response(status_code=204)
 

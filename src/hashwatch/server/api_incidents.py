@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from ..store.db import utcnow
 from ..store.models import Incident, IncidentEvent, Site
-from . import audit, incidents
-from .auth import Principal, client_ip, require
+from . import incidents
+from .auth import Principal, client_ip, record, require
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 SORTS = {
@@ -101,16 +101,15 @@ def list_incidents(
         rows = s.scalars(q.limit(limit).offset(offset)).all()
         items = [incidents.summary(r, sites.get(r.site_id)) for r in rows]
     with request.app.state.db.transaction() as s:
-        audit.append(
+        record(
             s,
-            actor=me.name,
-            actor_kind=me.actor_kind,
+            me,
+            request,
             action="incident.list",
             detail={
                 "filters": {k: v for k, v in request.query_params.items()},
                 "shown": [i["id"] for i in items],
             },
-            ip=client_ip(request),
         )
     return {"total": total, "limit": limit, "offset": offset, "incidents": items}
 
@@ -141,14 +140,13 @@ def get_incident(
     with request.app.state.db.transaction() as s:
         inc = _load(s, incident_id)
         out = incident_detail(s, inc)
-        audit.append(
+        record(
             s,
-            actor=me.name,
-            actor_kind=me.actor_kind,
+            me,
+            request,
             action="incident.view",
             target_type="incident",
             target_id=inc.id,
-            ip=client_ip(request),
         )
     return out
 
@@ -211,10 +209,10 @@ def _export(
         }
         files = build_export(found, custody)
         data = zip_export(files, custody)
-        audit.append(
+        record(
             s,
-            actor=me.name,
-            actor_kind=me.actor_kind,
+            me,
+            request,
             action="incident.export",
             target_type="export",
             target_id=export_id,
@@ -224,7 +222,6 @@ def _export(
                 "case": case,
                 "sha256": __import__("hashlib").sha256(data).hexdigest(),
             },
-            ip=client_ip(request),
             at=now,
         )
     return Response(

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from ..store.db import utcnow
 from ..store.models import ApiToken, EnrollToken, Site, User, UserSession
 from . import audit
-from .auth import SESSION_COOKIE, Principal, Throttled, client_ip, login, person, require
+from .auth import SESSION_COOKIE, Principal, Throttled, client_ip, login, person, record, require
 from .incidents import iso
 from .secrets_ import hash_password, make_token, sha256_hex
 
@@ -83,9 +83,7 @@ def sign_out(request: Request, response: Response, me: Principal = Depends(requi
     with request.app.state.db.transaction() as s:
         if me.session_id:
             s.execute(delete(UserSession).where(UserSession.id == me.session_id))
-        audit.append(
-            s, actor=me.name, actor_kind=me.actor_kind, action="logout", ip=client_ip(request)
-        )
+        record(s, me, request, "logout")
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.status_code = 204
     return response
@@ -141,15 +139,14 @@ def create_user(
             created_at=utcnow(),
         )
         s.add(u)
-        audit.append(
+        record(
             s,
-            actor=me.name,
-            actor_kind=me.actor_kind,
+            me,
+            request,
             action="user.create",
             target_type="user",
             target_id=u.username,
             detail={"role": u.role},
-            ip=client_ip(request),
         )
         return _user(u)
 
@@ -179,15 +176,14 @@ def update_user(
                 setattr(u, k, changes[k])
         if changes.get("active") is False:
             s.execute(delete(UserSession).where(UserSession.user_id == u.id))
-        audit.append(
+        record(
             s,
-            actor=me.name,
-            actor_kind=me.actor_kind,
+            me,
+            request,
             action="user.update",
             target_type="user",
             target_id=u.username,
             detail=changes,
-            ip=client_ip(request),
         )
         return _user(u)
 
@@ -261,14 +257,13 @@ def revoke_token(token_id: str, request: Request, me: Principal = Depends(requir
         if row is None or (row.user_id != me.user_id and me.role != "admin"):
             raise HTTPException(404, "no such token")
         row.revoked_at = row.revoked_at or utcnow()
-        audit.append(
+        record(
             s,
-            actor=me.name,
-            actor_kind=me.actor_kind,
+            me,
+            request,
             action="api_token.revoke",
             target_type="api_token",
             target_id=token_id,
-            ip=client_ip(request),
         )
     return Response(status_code=204)
 
@@ -394,14 +389,13 @@ def revoke_enroll_token(
         if row is None:
             raise HTTPException(404, "no such enrolment token")
         row.revoked_at = row.revoked_at or utcnow()
-        audit.append(
+        record(
             s,
-            actor=me.name,
-            actor_kind=me.actor_kind,
+            me,
+            request,
             action="enroll_token.revoke",
             target_type="enroll_token",
             target_id=token_id,
-            ip=client_ip(request),
         )
     return Response(status_code=204)
 

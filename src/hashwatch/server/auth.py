@@ -123,6 +123,13 @@ def require(permission: str):
     return dep
 
 
+def record(s: Session, me: Principal, request: Request, action: str, **kw) -> None:
+    """Append an audit entry for what ``me`` did in this request (same transaction)."""
+    audit.append(
+        s, actor=me.name, actor_kind=me.actor_kind, action=action, ip=client_ip(request), **kw
+    )
+
+
 def agent_credentials(request: Request) -> Token:
     """The agent token in the request, parsed but NOT yet checked: a route that takes this
     must verify it against the database itself (the heartbeat does, in its one UPDATE)."""
