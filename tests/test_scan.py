@@ -193,3 +193,51 @@ def test_files_that_vanish_or_change_while_scanning(tmp_path, monkeypatch):
     assert errors[str(d / "gone.bin")] == "cannot open: No such file or directory"
     assert errors[str(d / "grows.bin")] == "file changed while it was being read"
     assert res["steady.bin"].hashes is not None and summary.files == 3
+
+
+def test_session_keeps_one_pool_swaps_lists_and_rematches_stored_signals(tree, cache_path):
+    d, known = tree
+    m_empty = Matcher([_list("v1", [("md5", "0" * 32)])])
+    opts = ScanOptions(jobs=1, cache_path=cache_path, start_method="forkserver", worker_nice=5)
+    with Scanner(m_empty, opts).session(preload=False) as s:
+        seen = []
+        first = s.run([str(d)], seen.append)
+        assert first.hashed == 5 and not any(r.matches for r in seen)
+        assert all(r.st is not None and r.st.st_size >= 0 for r in seen)
+        pool = s._pool
+        # a later list names a file seen before: re-matched from stored signals alone
+        s.set_matcher(Matcher([_list("v2", [("pdq", known.pdq)])]))
+        again = []
+        assert s.rematch_stored(again.append) == 5
+        hits = {os.path.basename(r.path) for r in again if r.matches}
+        assert hits == {"known.png", "resized.jpg"}
+        assert all(r.from_cache and r.st is None for r in again)
+        # the stored verdicts are reused: a new file is hashed by the same worker process
+        (d / "new.txt").write_bytes(b"new")
+        second = s.run([str(d)], lambda r: None)
+        assert second.hashed == 1 and second.from_cache == 5
+        assert s._pool is pool
+
+
+def test_session_stopped_by_a_handler_resumes_from_the_cache(tmp_path, cache_path):
+    d = tmp_path / "many"
+    d.mkdir()
+    for i in range(12):
+        (d / f"f{i:02}.png").write_bytes(encode(photo(100 + i, (64, 64)), "PNG"))
+    m = Matcher([_list("kit", [("md5", "0" * 32)])])
+
+    class Stop(Exception):
+        pass
+
+    done = []
+
+    def stop_after_five(r):
+        done.append(r.path)
+        if len(done) == 5:
+            raise Stop
+
+    with Scanner(m, ScanOptions(jobs=1, cache_path=cache_path)).session() as s:
+        with pytest.raises(Stop):
+            s.run([str(d)], stop_after_five)
+        rest = s.run([str(d)], lambda r: None)
+    assert rest.files == 12 and rest.from_cache >= 5 and rest.hashed <= 7

@@ -1,7 +1,7 @@
 """Scanning: walking file systems, the scan cache, the parallel pipeline, limits, progress."""
 
-from .cache import CacheError, ScanCache, default_cache_path
-from .scanner import FileResult, Scanner, ScanOptions, ScanSummary
+from .cache import CacheError, ScanCache, StoredFile, default_cache_path
+from .scanner import FileResult, Scanner, ScanOptions, ScanSession, ScanSummary
 from .walk import WalkOptions, walk
 
 __all__ = [
@@ -9,6 +9,8 @@ __all__ = [
     "FileResult",
     "ScanCache",
     "ScanOptions",
+    "ScanSession",
+    "StoredFile",
     "ScanSummary",
     "Scanner",
     "WalkOptions",

@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,18 @@ class CachedFile:
     verdict_key: str | None
     #: the stored matches as JSON text (parsed only if the verdict is reused)
     verdict: str | None
+
+
+@dataclass(slots=True)
+class StoredFile:
+    """A file as the cache last saw it."""
+
+    path: str
+    dev: int
+    ino: int
+    mtime_ns: int
+    hashes: ContentHashes
+    scanned_at: float
 
 
 def default_cache_path() -> Path:
@@ -135,6 +148,41 @@ class ScanCache:
         )
         return CachedFile(hashes, row[11], row[12])
 
+    def iter_stored(self, batch: int = 2048, dihedral: bool = True) -> Iterator[list[StoredFile]]:
+        """Every stored file's signals, in batches (for re-matching them against a new list
+        without reading any file again)."""
+        self.flush()
+        last = (-1, -1)
+        while True:
+            # one query per batch (keyed paging): the caller may write verdicts in between
+            rows = self._db.execute(
+                "SELECT dev, ino, path, size, mtime_ns, media, md5, sha1, sha256, pdq,"
+                " pdq_quality, pdq_dihedral, pdq_error, scanned_at FROM files"
+                " WHERE (dev, ino) > (?, ?) ORDER BY dev, ino LIMIT ?",
+                (*last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            last = (rows[-1][0], rows[-1][1])
+            out = []
+            for r in rows:
+                variants = r[11]
+                h = ContentHashes(
+                    size=r[3],
+                    media=r[5],
+                    md5=r[6].hex(),
+                    sha1=r[7].hex(),
+                    sha256=r[8].hex(),
+                    pdq=r[9].hex() if r[9] is not None else None,
+                    pdq_quality=r[10],
+                    pdq_dihedral=[variants[i : i + 32].hex() for i in range(0, len(variants), 32)]
+                    if dihedral and variants
+                    else None,
+                    pdq_error=r[12],
+                )
+                out.append(StoredFile(r[2], r[0], r[1], r[4], h, r[13]))
+            yield out
+
     def put(
         self,
         path: str,
@@ -167,8 +215,11 @@ class ScanCache:
         self._maybe_flush()
 
     def put_verdict(self, st: os.stat_result, verdict_key: str, verdict: list[dict]) -> None:
+        self.put_verdict_id(st.st_dev, st.st_ino, verdict_key, verdict)
+
+    def put_verdict_id(self, dev: int, ino: int, verdict_key: str, verdict: list[dict]) -> None:
         text = json.dumps(verdict) if verdict else "[]"
-        self._verdicts.append((verdict_key, text, st.st_dev, st.st_ino))
+        self._verdicts.append((verdict_key, text, dev, ino))
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import faulthandler
 import multiprocessing as mp
+import os
 import signal
 import time
 from collections import deque
@@ -30,8 +31,27 @@ class Failure:
     reason: str
 
 
-def _worker_main(conn: Connection, options: HashOptions) -> None:
+def _lower_priority(nice: int) -> None:
+    """Background scans: lower CPU priority and, on Linux, the idle I/O class."""
+    if nice <= 0:
+        return
+    try:
+        os.nice(nice)
+    except (AttributeError, OSError):
+        pass
+    try:
+        import psutil
+
+        p = psutil.Process()
+        if hasattr(psutil, "IOPRIO_CLASS_IDLE"):
+            p.ionice(psutil.IOPRIO_CLASS_IDLE)
+    except Exception:  # not supported here: CPU niceness still applies
+        pass
+
+
+def _worker_main(conn: Connection, options: HashOptions, nice: int = 0) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _lower_priority(nice)
     # a decoder crash is reported by the parent with the file's name; no trace dump on stderr
     faulthandler.disable()
     while True:
@@ -54,9 +74,9 @@ def _worker_main(conn: Connection, options: HashOptions) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx, options: HashOptions):
+    def __init__(self, ctx, options: HashOptions, nice: int = 0):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, options), daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, options, nice), daemon=True)
         self.proc.start()
         child.close()
         self.batch: deque[tuple[int, str, bool]] = deque()
@@ -79,12 +99,22 @@ class _Worker:
 class HashPool:
     """Hashes files in ``jobs`` processes; :meth:`results` yields (task_id, result)."""
 
-    def __init__(self, jobs: int, options: HashOptions, file_timeout: float = 60.0):
+    def __init__(
+        self,
+        jobs: int,
+        options: HashOptions,
+        file_timeout: float = 60.0,
+        nice: int = 0,
+        start_method: str = "fork",
+    ):
         self.jobs = max(1, jobs)
         self.options = options
         self.file_timeout = file_timeout
-        self._ctx = mp.get_context("fork")
-        self._workers = [_Worker(self._ctx, options) for _ in range(self.jobs)]
+        self.nice = nice
+        self._ctx = mp.get_context(start_method)
+        if start_method == "forkserver":
+            self._ctx.set_forkserver_preload(["hashwatch.hashing", "hashwatch.scan.pool"])
+        self._workers = [_Worker(self._ctx, options, nice) for _ in range(self.jobs)]
         self._queue: deque[tuple[int, str, int, bool]] = deque()
         self.restarts = 0
 
@@ -119,7 +149,7 @@ class HashPool:
     def _replace(self, w: _Worker) -> None:
         w.kill()
         i = self._workers.index(w)
-        self._workers[i] = _Worker(self._ctx, self.options)
+        self._workers[i] = _Worker(self._ctx, self.options, self.nice)
         self.restarts += 1
         # the rest of its batch goes back to the front of the queue
         for task_id, path, follow in reversed(w.batch):

@@ -27,6 +27,12 @@ class ScanOptions:
     #: None: the default cache file; False-y ``use_cache`` turns it off.
     cache_path: Path | None = None
     use_cache: bool = True
+    #: Niceness added to the hashing processes (and idle I/O class where the OS has one):
+    #: background scans run at low priority.
+    worker_nice: int = 0
+    #: How hashing processes start: "fork" (fast; the CLI) or "forkserver" (safe in a
+    #: multi-threaded process such as the agent).
+    start_method: str = "fork"
 
 
 @dataclass(slots=True)
@@ -39,6 +45,8 @@ class FileResult:
     matches: list[Match]
     error: str | None = None
     from_cache: bool = False
+    #: The file's identity and times when it was scanned.
+    st: os.stat_result | None = None
 
 
 @dataclass(slots=True)
@@ -79,9 +87,10 @@ class Scanner:
     def __init__(self, matcher: Matcher | None, options: ScanOptions = ScanOptions()):
         self.matcher = matcher
         self.options = options
-        self._key = matcher.fingerprint if matcher else None
-        # the 8 dihedral PDQs are read back from the cache only when they will be matched
-        self._dihedral = matcher is None or matcher.settings.dihedral
+
+    def session(self, preload: bool = True) -> ScanSession:
+        """A session that keeps its cache and hashing processes open between runs."""
+        return ScanSession(self.matcher, self.options, preload)
 
     def run(
         self,
@@ -90,15 +99,102 @@ class Scanner:
         on_progress: ProgressHandler | None = None,
         progress_every: float = 0.25,
     ) -> ScanSummary:
+        with self.session() as s:
+            return s.run(paths, on_result, on_progress, progress_every)
+
+
+class ScanSession:
+    """Scans run one after another with one cache connection and one pool of hashing
+    processes (started at the first file that must be read), as a long-running service
+    needs. ``preload`` reads every stored verdict into memory first (worth it for a full
+    scan, not for a few files). The matcher can be swapped between runs (a new list)."""
+
+    def __init__(self, matcher: Matcher | None, options: ScanOptions, preload: bool = True):
+        self.options = options
+        self.cache: ScanCache | None = None
+        if options.use_cache:
+            self.cache = ScanCache(
+                options.cache_path or default_cache_path(), hash_config(options.hashing)
+            )
+        self._preload = preload
+        self._pool: HashPool | None = None
+        self.set_matcher(matcher)
+
+    def set_matcher(self, matcher: Matcher | None) -> None:
+        self.matcher = matcher
+        self._key = matcher.fingerprint if matcher else None
+        # the 8 dihedral PDQs are read back from the cache only when they will be matched
+        self._dihedral = matcher is None or matcher.settings.dihedral
+        if self.cache is not None and matcher is not None and self._preload:
+            self.cache.preload()
+
+    def __enter__(self) -> ScanSession:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._close_pool()
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def _get_pool(self) -> HashPool:
+        if self._pool is None:
+            o = self.options
+            self._pool = HashPool(
+                o.jobs, o.hashing, o.file_timeout, nice=o.worker_nice, start_method=o.start_method
+            )
+        return self._pool
+
+    def rematch_stored(self, on_result: ResultHandler) -> int:
+        """Match every file the cache holds against the current matcher, from its stored
+        signals (no file is read), and store the new verdicts. ``on_result`` gets each
+        file (``from_cache`` True, no ``st``). Returns the number of files re-matched."""
+        if self.cache is None or self.matcher is None or self._key is None:
+            return 0
+        n = 0
+        for batch in self.cache.iter_stored(dihedral=self._dihedral):
+            found = self.matcher.match_many([f.hashes for f in batch])
+            for f, matches in zip(batch, found, strict=True):
+                self.cache.put_verdict_id(f.dev, f.ino, self._key, [m.to_dict() for m in matches])
+                on_result(FileResult(f.path, f.hashes, matches, None, True, None))
+            n += len(batch)
+        self.cache.flush()
+        return n
+
+    def run(
+        self,
+        paths: Sequence[str | os.PathLike],
+        on_result: ResultHandler,
+        on_progress: ProgressHandler | None = None,
+        progress_every: float = 0.25,
+    ) -> ScanSummary:
+        """Scan ``paths``. If a handler raises (e.g. to stop a scan), the hashing processes
+        are stopped and the scan cache keeps what was done: the next run resumes cheaply."""
+        try:
+            return self._run(paths, on_result, on_progress, progress_every)
+        except BaseException:
+            self._close_pool()  # its queue holds this run's tasks
+            raise
+        finally:
+            if self.cache is not None:
+                self.cache.flush()
+
+    def _run(self, paths, on_result, on_progress, progress_every) -> ScanSummary:
         opts = self.options
         summary = ScanSummary()
         start = time.monotonic()
-        cache = None
-        if opts.use_cache:
-            cache = ScanCache(opts.cache_path or default_cache_path(), hash_config(opts.hashing))
-        if cache is not None and self.matcher is not None:
-            cache.preload()
-        pool: HashPool | None = None  # started at the first file that must be read
+        cache = self.cache
+        if cache is None and opts.use_cache:
+            raise RuntimeError("scan session is closed")
+        restarts_before = self._pool.restarts if self._pool else 0
         inflight: dict[int, FileItem] = {}
         rematch: list[tuple[FileItem, ContentHashes]] = []
         next_id = 0
@@ -124,7 +220,7 @@ class Scanner:
             if matches:
                 summary.matched_files += 1
                 summary.matches += len(matches)
-            on_result(FileResult(item.path, h, matches, error, cached))
+            on_result(FileResult(item.path, h, matches, error, cached, item.st))
 
         def flush_rematch() -> None:
             if not rematch:
@@ -158,54 +254,48 @@ class Scanner:
                 summary.seconds = now - start
                 on_progress(summary, len(inflight) + len(rematch))
 
-        try:
-            for item in walk(paths, opts.walk, skipped):
-                if cache is not None and self._key is not None:
-                    stored = cache.stored_verdict(item.st, self._key)
-                    if stored is not None:  # unchanged file, same lists: nothing to do
-                        summary.from_cache += 1
-                        verdict, partial = stored
-                        matches = _stored_matches(verdict)
-                        deliver(item, None, matches, cached=True, partial=partial)
-                        progress()
-                        continue
-                cached = cache.get(item.st, self._dihedral) if cache is not None else None
-                if cached is not None:
+        for item in walk(paths, opts.walk, skipped):
+            if cache is not None and self._key is not None:
+                stored = cache.stored_verdict(item.st, self._key)
+                if stored is not None:  # unchanged file, same lists: nothing to do
                     summary.from_cache += 1
-                    if self.matcher is None:
-                        deliver(item, cached.hashes, [], cached=True)
-                    elif cached.verdict_key == self._key and cached.verdict is not None:
-                        deliver(item, cached.hashes, _stored_matches(cached.verdict), cached=True)
-                    else:
-                        rematch.append((item, cached.hashes))
-                        if len(rematch) >= 1024:
-                            flush_rematch()
+                    verdict, partial = stored
+                    matches = _stored_matches(verdict)
+                    deliver(item, None, matches, cached=True, partial=partial)
+                    progress()
+                    continue
+            cached = cache.get(item.st, self._dihedral) if cache is not None else None
+            if cached is not None:
+                summary.from_cache += 1
+                if self.matcher is None:
+                    deliver(item, cached.hashes, [], cached=True)
+                elif cached.verdict_key == self._key and cached.verdict is not None:
+                    deliver(item, cached.hashes, _stored_matches(cached.verdict), cached=True)
                 else:
-                    if pool is None:
-                        pool = HashPool(opts.jobs, opts.hashing, opts.file_timeout)
-                    inflight[next_id] = item
-                    pool.submit(next_id, item.path, item.st.st_size, item.via_link)
-                    next_id += 1
-                    # keep the walk ahead of the workers, but not unboundedly
-                    while pool.queued > 64 * pool.jobs:
-                        for task_id, result in pool.poll(0.05):
-                            handle_result(task_id, result)
-                        progress()
-                    for task_id, result in pool.poll(0):
+                    rematch.append((item, cached.hashes))
+                    if len(rematch) >= 1024:
+                        flush_rematch()
+            else:
+                pool = self._get_pool()
+                inflight[next_id] = item
+                pool.submit(next_id, item.path, item.st.st_size, item.via_link)
+                next_id += 1
+                # keep the walk ahead of the workers, but not unboundedly
+                while pool.queued > 64 * pool.jobs:
+                    for task_id, result in pool.poll(0.05):
                         handle_result(task_id, result)
-                progress()
-            flush_rematch()
-            while inflight:
-                assert pool is not None
-                for task_id, result in pool.poll(0.1):
+                    progress()
+                for task_id, result in pool.poll(0):
                     handle_result(task_id, result)
-                progress()
-        finally:
-            if pool is not None:
-                summary.worker_restarts = pool.restarts
-                pool.close()
-            if cache is not None:
-                cache.close()
+            progress()
+        flush_rematch()
+        while inflight:
+            pool = self._get_pool()
+            for task_id, result in pool.poll(0.1):
+                handle_result(task_id, result)
+            progress()
+        if self._pool is not None:
+            summary.worker_restarts = self._pool.restarts - restarts_before
         summary.seconds = time.monotonic() - start
         progress(force=True)
         return summary
