@@ -40,8 +40,8 @@ def _port() -> int:
 
 
 class Running:
-    def __init__(self, data: Path, *extra: str, scheme: str = "http"):
-        self.port = _port()
+    def __init__(self, data: Path, *extra: str, scheme: str = "http", port: int | None = None):
+        self.port = port or _port()
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [

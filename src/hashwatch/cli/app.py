@@ -24,6 +24,10 @@ from .server_cmd import server_app  # noqa: E402
 
 app.add_typer(server_app, name="server")
 
+from .agent_cmd import agent_app  # noqa: E402
+
+app.add_typer(agent_app, name="agent")
+
 #: Exit statuses, as clamscan: nothing found, something found, an error stopped the scan.
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 

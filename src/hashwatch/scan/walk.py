@@ -15,6 +15,8 @@ class WalkOptions:
     one_file_system: bool = True
     #: Names (not paths) of directories never entered, e.g. ``.git``.
     exclude_dirs: frozenset[str] = frozenset()
+    #: Directories (absolute, normalised paths) never entered, e.g. ``/proc``.
+    exclude_paths: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,7 @@ def _walk_dir(top, root_dev, options, seen_dirs, skip, top_st) -> Iterator[FileI
                 if stat.S_ISREG(mode):
                     yield FileItem(entry.path, st, is_link or via_link)
                 elif stat.S_ISDIR(mode):
-                    if entry.name in options.exclude_dirs:
+                    if entry.name in options.exclude_dirs or entry.path in options.exclude_paths:
                         continue
                     if options.one_file_system and st.st_dev != root_dev:
                         skip(entry.path, "on another file system (use --cross-filesystems)")

@@ -1,0 +1,185 @@
+"""From a scan result to an incident in the outbox, with the context of the moment.
+
+Runs on the endpoint, offline or not: everything here is local. One incident per file
+and list (the closest entry of that list); a file and entry reported once are not reported
+again, however often the file is scanned. The incident is in the outbox (durable) before
+anything else is done with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from ..match import Match
+from ..scan import FileResult
+from .context import NetworkProbe, iso_local, local_now, origin_url, os_account
+from .state import Reported, State
+from .volumes import VolumeTable
+
+log = logging.getLogger("hashwatch.agent")
+
+Triggers = ("realtime", "scheduled", "removable", "network", "container", "rematch", "manual")
+
+
+def _best_per_list(matches: list[Match]) -> list[Match]:
+    best: dict[str, Match] = {}
+    for m in matches:
+        if m.list not in best or m.distance < best[m.list].distance:
+            best[m.list] = m
+    return list(best.values())
+
+
+class Detector:
+    """Turns matched results into incidents. Thread-safe (scans run in several threads)."""
+
+    def __init__(
+        self,
+        state: State,
+        volumes: VolumeTable | None,
+        network: NetworkProbe,
+        *,
+        server_reachable: Callable[[], bool | None] = lambda: None,
+        on_incident: Callable[[dict], None] = lambda body: None,
+        hostname: str | None = None,
+    ):
+        self.state = state
+        self.volumes = volumes
+        self.network = network
+        self.server_reachable = server_reachable
+        self.on_incident = on_incident
+        self.hostname = hostname or socket.gethostname()
+        self._lock = threading.Lock()
+        self.raised = 0
+
+    def handle(self, result: FileResult, trigger: str) -> int:
+        """Record incidents for a result's matches; returns how many were new."""
+        if not result.matches:
+            return 0
+        new = 0
+        for m in _best_per_list(result.matches):
+            if self._raise(result, m, trigger):
+                new += 1
+        return new
+
+    def _raise(self, result: FileResult, m: Match, trigger: str) -> bool:
+        path = result.path
+        st = result.st
+        if st is None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None  # a file seen before and gone since: reported as last seen
+        h = result.hashes
+        sha256 = h.sha256 if h is not None else ""
+        if not sha256:
+            # an unchanged file whose stored verdict was reused: its identity is needed to
+            # tell whether it was reported already (read as bytes only, never decoded)
+            sha256 = _sha256_of(path)
+            if sha256 is None:
+                return False
+        with self._lock:
+            if self.state.already_reported(path, sha256, m.list, m.signal):
+                return False
+            body = self._body(path, st, h, m, trigger, sha256)
+            stored = self.state.add_incident(
+                body,
+                Reported(
+                    path,
+                    sha256,
+                    m.list,
+                    m.signal,
+                    m.signal_type,
+                    m.distance,
+                    m.entry_id,
+                    body["id"],
+                ),
+            )
+        if stored:
+            self.raised += 1
+            log.warning(
+                "incident %s: %s matched list %s (%s, distance %d, trigger %s)",
+                body["id"],
+                path,
+                m.list,
+                m.signal_type,
+                m.distance,
+                trigger,
+            )
+            self.on_incident(body)
+        return stored
+
+    def _body(self, path: str, st, h, m: Match, trigger: str, sha256: str) -> dict:
+        vol = self.volumes.volume_for(path) if self.volumes is not None else None
+        if trigger in ("realtime", "scheduled", "manual") and vol is not None:
+            # found on a stick or share by whatever scan: that is the trigger people filter on
+            if vol.kind == "removable":
+                trigger = "removable"
+            elif vol.kind == "network":
+                trigger = "network"
+        net = self.network.snapshot(self.server_reachable())
+        file = {
+            "path": path[:4096],
+            "size": h.size if h is not None else (st.st_size if st else None),
+            "sha256": sha256,
+            "md5": h.md5 if h is not None else None,
+            "sha1": h.sha1 if h is not None else None,
+            "pdq": h.pdq if h is not None else None,
+            "mtime": iso_local(st.st_mtime) if st is not None else None,
+            "ctime": iso_local(st.st_ctime) if st is not None else None,
+            "volume": vol.to_dict() if vol is not None else {"kind": "unknown"},
+        }
+        trail = [
+            {
+                "path": r.path[:4096],
+                "signal_type": r.signal_type[:20],
+                "distance": r.distance,
+                "list": r.list[:100],
+                "entry_id": r.entry_id[:255],
+            }
+            for r in self.state.reported_in_dir(os.path.dirname(path))
+            if r.path != path
+        ]
+        return {
+            "id": str(uuid.uuid4()),
+            "detected_at": local_now().isoformat(timespec="seconds"),
+            "trigger": trigger,
+            "host": {
+                "hostname": self.hostname[:255],
+                "os_user": (os_account(st) if st is not None else None),
+            },
+            "file": file,
+            "match": {
+                "signal_type": m.signal_type,
+                "signal": m.signal,
+                "distance": m.distance,
+                "list": m.list,
+                "list_version": m.list_version,
+                "entry_id": (m.entry_id or "")[:255],
+                "category": m.category[:100] if m.category else None,
+            },
+            "context": net.to_dict(),
+            "origin_url": origin_url(path),
+            "trail": trail,
+        }
+
+
+def _sha256_of(path: str) -> str | None:
+    d = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                d.update(chunk)
+    except OSError:
+        return None
+    return d.hexdigest()
+
+
+def utc_iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
