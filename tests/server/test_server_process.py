@@ -24,12 +24,9 @@ from .conftest import PASSWORD, make_incident
 
 
 def hw(*args: str, **kw) -> subprocess.CompletedProcess:
+    kw.setdefault("timeout", 120)
     return subprocess.run(
-        [sys.executable, "-m", "hashwatch", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        **kw,
+        [sys.executable, "-m", "hashwatch", *args], capture_output=True, text=True, **kw
     )
 
 
