@@ -94,7 +94,7 @@ class LiveServer:
 class AgentProc:
     """An enrolled agent with its own config and state directory."""
 
-    def __init__(self, tmp: Path, server: LiveServer, watch: list[Path], **sections):
+    def __init__(self, tmp: Path, server: LiveServer, paths: list[Path], **sections):
         self.tmp = tmp
         self.state = tmp / "agent-state"
         self.config = tmp / "agent.toml"
@@ -102,9 +102,9 @@ class AgentProc:
             "state_dir": str(self.state),
             "log_level": "info",
             "server": {"heartbeat_seconds": 1},
-            "watch": {"paths": [str(p) for p in watch], "settle_seconds": 0.3},
+            "watch": {"paths": [str(p) for p in paths], "settle_seconds": 0.3},
             "volumes": {"removable_mounts": [str(tmp / "media" / "*")], "poll_seconds": 0.5},
-            "schedule": {"enabled": False, "paths": [str(p) for p in watch]},
+            "schedule": {"enabled": False, "paths": [str(p) for p in paths]},
         }
         for k, v in sections.items():
             cfg.setdefault(k, {}).update(v) if isinstance(v, dict) else cfg.__setitem__(k, v)
@@ -166,8 +166,8 @@ def server(tmp_path):
 def agents(tmp_path):
     made: list[AgentProc] = []
 
-    def make(server: LiveServer, watch: list[Path], **sections) -> AgentProc:
-        a = AgentProc(tmp_path, server, watch, **sections)
+    def make(server: LiveServer, paths: list[Path], **sections) -> AgentProc:
+        a = AgentProc(tmp_path, server, paths, **sections)
         made.append(a)
         return a
 

@@ -221,11 +221,11 @@ class Agent:
         for v in removed:
             self.watcher.remove(v.mount)
             if v.kind in ("removable", "network"):
-                self.health.event("volume.unmounted", **v.to_dict())
+                self.health.event("volume.unmounted", volume=v.to_dict())
         for v in added:
             if v.kind not in ("removable", "network"):
                 continue
-            self.health.event("volume.mounted", **v.to_dict())
+            self.health.event("volume.mounted", volume=v.to_dict())
             log.info("%s volume mounted at %s (label %s)", v.kind, v.mount, v.label)
             wanted = (
                 self.cfg.volumes.scan_removable

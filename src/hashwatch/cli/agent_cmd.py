@@ -73,6 +73,8 @@ def _logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # one line per request would drown what matters
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @agent_app.command("enroll")
