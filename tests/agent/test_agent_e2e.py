@@ -281,3 +281,49 @@ def test_scan_now_without_the_service_delivers_or_says_what_waits(server, agents
     agent.start()
     wait_for(lambda: len(server.incidents()) == 2, timeout=30, what="the waiting incident")
     assert agent.stop() == 0
+
+
+MAX_EVENTS = "/proc/sys/fs/inotify/max_queued_events"
+
+
+def test_a_burst_that_overflows_the_kernel_queue_loses_nothing(server, agents, tmp_path):
+    """An archive unpacked at once: thousands of files. With the kernel's event queue made
+    tiny the watcher overflows, rescans the tree, and still finds every listed file once."""
+    watched = tmp_path / "w"
+    watched.mkdir()
+    blobs = [f"unpacked file {i}\n".encode() * 3 for i in range(1500)]
+    listed = [blobs[i] for i in range(7, 1500, 150)]
+    server.import_list("kit", [("sha256", sha256_of(b)) for b in listed])
+    try:
+        with open(MAX_EVENTS) as f:
+            saved = f.read().strip()
+        with open(MAX_EVENTS, "w") as f:
+            f.write("64")
+    except OSError as e:
+        pytest.skip(f"cannot lower the inotify queue here ({e.strerror}): overflow not testable")
+    try:
+        agent = agents(server, [watched])
+        agent.start()
+        wait_for(_lists_ready(agent, "kit", 1), what="list v1")
+        wait_for(lambda: agent.status()["watched_paths"], what="watches")
+    finally:
+        with open(MAX_EVENTS, "w") as f:
+            f.write(saved)
+    for i, b in enumerate(blobs):
+        d = watched / f"part{i // 300}"
+        d.mkdir(exist_ok=True)
+        (d / f"f{i:04}.bin").write_bytes(b)
+    incs = wait_for(
+        lambda: (lambda x: x if len(x) >= len(listed) else None)(server.incidents()),
+        timeout=60,
+        what="every listed file",
+    )
+    time.sleep(2)
+    incs = server.incidents()
+    expected = sorted(
+        str(watched / f"part{i // 300}" / f"f{i:04}.bin") for i in range(7, 1500, 150)
+    )
+    assert sorted(i["path"] for i in incs) == expected
+    events = [e["kind"] for e in agent.status()["recent_events"]]
+    assert agent.stop() == 0
+    assert "watch.overflow" in events

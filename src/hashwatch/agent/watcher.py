@@ -22,6 +22,9 @@ from watchdog.observers import Observer
 
 log = logging.getLogger("hashwatch.agent")
 
+#: Seconds a newly created file with no further events waits before it is hashed.
+CREATED_DELAY = 0.2
+
 
 class PathQueue:
     """Paths waiting to be hashed. Thread-safe; ``wake`` is set when something is added."""
@@ -36,8 +39,11 @@ class PathQueue:
         self.roots: Callable[[], list[str]] = lambda: []
         self.collapsed = 0
 
-    def add_file(self, path: str, closed: bool) -> None:
-        due = time.monotonic() + (0.0 if closed else self.settle)
+    def add_file(self, path: str, closed: bool, delay: float | None = None) -> None:
+        """``closed``: its writer closed it (hash now). Else hash once it has not changed
+        for ``delay`` (default ``settle``) seconds."""
+        wait = 0.0 if closed else (self.settle if delay is None else min(delay, self.settle))
+        due = time.monotonic() + wait
         with self._lock:
             if closed or path not in self._files:
                 self._files[path] = due
@@ -122,7 +128,12 @@ class _Handler(FileSystemEventHandler):
                 self.w.queue.add_tree(src)
         elif kind == "closed":
             self.w.queue.add_file(src, closed=True)
-        elif kind in ("created", "modified"):
+        elif kind == "created":
+            # a file moved in from outside the watched trees (a finished download) arrives
+            # as "created" with nothing after it: hash it soon. If it is still being
+            # written, "modified" events push it back and "closed" brings it forward.
+            self.w.queue.add_file(src, closed=False, delay=CREATED_DELAY)
+        elif kind == "modified":
             self.w.queue.add_file(src, closed=False)
 
 
