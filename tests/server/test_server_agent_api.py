@@ -270,3 +270,30 @@ def test_bad_input_gets_a_4xx_naming_the_field_never_a_500(srv):
     )
     assert r.status_code == 413
     assert _count(srv) == 0
+
+
+def test_devices_silent_longer_than_the_setting_are_flagged_first(srv):
+    from datetime import timedelta
+
+    from hashwatch.store.db import utcnow
+    from hashwatch.store.models import Device
+
+    _, quiet_id = srv.agent("QUIET-1")
+    _, busy_id = srv.agent("BUSY-1")
+    with srv.db.transaction() as s:
+        s.get(Device, quiet_id).last_seen_at = utcnow() - timedelta(hours=80)
+        s.get(Device, busy_id).last_seen_at = utcnow() - timedelta(hours=10)
+    admin = srv.person("admin")
+    devices = admin.get("/api/v1/devices").json()["devices"]
+    assert [(d["hostname"], d["silent"]) for d in devices] == [
+        ("QUIET-1", True),
+        ("BUSY-1", False),
+    ]
+    # the organisation wants to know after 6 hours
+    r = admin.put("/api/v1/settings", json={"silent_after_seconds": 6 * 3600})
+    assert r.status_code == 200, r.text
+    devices = admin.get("/api/v1/devices").json()["devices"]
+    assert all(d["silent"] for d in devices)
+    assert admin.get(f"/api/v1/devices/{busy_id}").json()["silent"] is True
+    r = admin.put("/api/v1/settings", json={"silent_after_seconds": 10})
+    assert r.status_code == 422 and "silent_after_seconds" in r.text

@@ -39,6 +39,13 @@ class Strict(BaseModel):
 # ---- devices ------------------------------------------------------------------------------
 
 
+def _silent_after(s) -> int:
+    """Seconds without contact after which a device is flagged silent (the setting, but
+    never less than two heartbeat intervals)."""
+    settings = all_settings(s)
+    return max(settings["silent_after_seconds"], 2 * settings["heartbeat_seconds"])
+
+
 def _device(d: Device, sites: dict[int, str], silent_after: int) -> dict:
     now = utcnow()
     silent = d.last_seen_at is None or (now - d.last_seen_at).total_seconds() > silent_after
@@ -71,7 +78,7 @@ def list_devices(
     """Devices, silent and unhealthy ones first."""
     with request.app.state.db.reading() as s:
         sites = dict(s.execute(select(Site.id, Site.name)).all())
-        hb = all_settings(s)["heartbeat_seconds"]
+        silent_after = _silent_after(s)
         total = s.scalar(select(func.count()).select_from(Device))
         rows = s.scalars(
             select(Device)
@@ -79,7 +86,7 @@ def list_devices(
             .limit(limit)
             .offset(offset)
         )
-        items = [_device(d, sites, 3 * hb) for d in rows]
+        items = [_device(d, sites, silent_after) for d in rows]
     items.sort(key=lambda d: (not d["silent"], d["status"] == "ok", d["hostname"]))
     return {"total": total, "devices": items}
 
@@ -96,7 +103,7 @@ def get_device(
         if d is None:
             raise HTTPException(404, "no such device")
         sites = dict(s.execute(select(Site.id, Site.name)).all())
-        out = _device(d, sites, 3 * all_settings(s)["heartbeat_seconds"])
+        out = _device(d, sites, _silent_after(s))
         evs = s.scalars(
             select(DeviceEvent)
             .where(DeviceEvent.device_id == device_id)

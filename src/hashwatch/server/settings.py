@@ -18,10 +18,14 @@ def _int_range(v: object, key: str, low: int, high: int) -> int:
 DEFAULTS: dict[str, object] = {
     "org_networks": [],  # CIDR blocks of the organisation's networks
     "heartbeat_seconds": 900,
+    # a device not heard from for longer is flagged "silent" (72 h: a normal weekend off
+    # is not flagged, a week is)
+    "silent_after_seconds": 72 * 3600,
 }
 VALIDATORS = {
     "org_networks": validate_networks,
     "heartbeat_seconds": lambda v: _int_range(v, "heartbeat_seconds", 60, 86400),
+    "silent_after_seconds": lambda v: _int_range(v, "silent_after_seconds", 300, 90 * 86400),
 }
 
 
