@@ -258,3 +258,86 @@ def test_state_is_safe_from_many_threads(tmp_path):
     for t in ts:
         t.join()
     assert st.queue_depth() == 200 and len(st.unshipped_events(1000)) == 200
+
+
+# -- scheduled scans ----------------------------------------------------------------------
+
+
+def test_full_scan_pauses_on_battery_and_records_finished_roots(tmp_path):
+    from hashwatch.agent.fullscan import FullScans
+    from hashwatch.lists import HashList
+    from hashwatch.match import Matcher
+    from hashwatch.scan import Scanner, ScanOptions
+
+    roots = []
+    for n in range(2):
+        d = tmp_path / f"root{n}"
+        d.mkdir()
+        for i in range(3):
+            (d / f"f{i}.txt").write_text(f"{n}-{i}")
+        roots.append(str(d))
+    st = State(tmp_path / "state")
+    stop, preempt = threading.Event(), threading.Event()
+    battery = {"on": True, "asked": 0}
+
+    def on_battery():
+        battery["asked"] += 1
+        if battery["asked"] > 3:
+            battery["on"] = False  # plugged in again
+        return battery["on"]
+
+    full = FullScans(
+        st,
+        Health(st),
+        roots=roots,
+        every_hours=24,
+        cpu_budget=1.0,
+        pause_on_battery=True,
+        stop=stop,
+        preempt=preempt,
+        battery=on_battery,
+    )
+    full_wait = full._wait_for_power
+    waits = []
+
+    def quick_wait():  # the 30 s poll made instant for the test
+        stop.wait = lambda t: waits.append(t) or False
+        full_wait()
+
+    full._wait_for_power = quick_wait
+    m = Matcher([HashList("l", [ListEntry("md5", "0" * 32, "1")])])
+    opts = ScanOptions(jobs=1, cache_path=tmp_path / "cache.sqlite")
+    assert full.due_in() == 0
+    with Scanner(m, opts).session() as s:
+        assert full.run(s, lambda r: None, lambda: [])
+    kinds = [k for _, k, _ in st.recent_events(20)]
+    assert "scan.paused" in kinds and "scan.finished" in kinds and waits
+    last = st.last_finished_scan()
+    assert last.done_roots == roots
+    assert full.due_in() > 23 * 3600
+
+
+def test_cli_status_of_an_agent_not_enrolled_and_the_shipped_unit(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    r = subprocess.run(
+        [sys.executable, "-m", "hashwatch", "agent", "status", "--state-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={"HASHWATCH_AGENT_CONFIG": str(tmp_path / "none.toml"), "PATH": "/usr/bin:/bin"},
+    )
+    assert r.returncode == 0, r.stderr
+    assert "enrolled:        no" in r.stdout and "outbox:          0 waiting" in r.stdout
+    r = subprocess.run(
+        [sys.executable, "-m", "hashwatch", "agent", "run", "--state-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={"HASHWATCH_AGENT_CONFIG": str(tmp_path / "none.toml"), "PATH": "/usr/bin:/bin"},
+    )
+    assert r.returncode == 2 and "not enrolled" in r.stderr
+    unit = (Path(__file__).parents[2] / "packaging/systemd/hashwatch-agent.service").read_text()
+    exec_start = next(ln for ln in unit.splitlines() if ln.startswith("ExecStart="))
+    assert exec_start.split()[1:4] == ["agent", "run", "--config"]
+    assert "Restart=always" in unit and "ReadWritePaths=/var/lib/hashwatch-agent" in unit
