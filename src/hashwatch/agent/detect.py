@@ -15,7 +15,6 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from ..match import Match
 from ..scan import FileResult
@@ -24,8 +23,6 @@ from .state import Reported, State
 from .volumes import VolumeTable
 
 log = logging.getLogger("hashwatch.agent")
-
-Triggers = ("realtime", "scheduled", "removable", "network", "container", "rematch", "manual")
 
 
 def _best_per_list(matches: list[Match]) -> list[Match]:
@@ -179,7 +176,3 @@ def _sha256_of(path: str) -> str | None:
     except OSError:
         return None
     return d.hexdigest()
-
-
-def utc_iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")

@@ -23,6 +23,10 @@ from .state import State
 log = logging.getLogger("hashwatch.agent")
 
 
+#: How often a running full scan asks whether the machine went on battery.
+POWER_CHECK_SECONDS = 5.0
+
+
 class Interrupted(Exception):
     """The scan was stopped (agent stopping) or pre-empted (a new list to re-match)."""
 
@@ -43,14 +47,17 @@ class Throttle:
         self.budget = budget
         self.pids = pids
         self._cpu: dict[int, float] = {}
+        self._procs: dict[int, psutil.Process] = {}
         self._used = 0.0
         self._start = time.monotonic()
 
     def _cpu_now(self) -> float:
         for pid in self.pids():
             try:
-                t = psutil.Process(pid).cpu_times()
+                proc = self._procs.get(pid) or self._procs.setdefault(pid, psutil.Process(pid))
+                t = proc.cpu_times()
             except (psutil.Error, OSError):
+                self._procs.pop(pid, None)
                 continue
             total = t.user + t.system
             prev = self._cpu.get(pid, 0.0)
@@ -90,6 +97,7 @@ class FullScans:
         self.preempt = preempt
         self.battery = battery
         self.running = False
+        self._power_checked = float("-inf")
 
     def due_in(self) -> float:
         """Seconds until the next full scan is due (0: now, or one is unfinished)."""
@@ -101,7 +109,12 @@ class FullScans:
         return max(0.0, last.started_at + self.every - time.time())
 
     def _wait_for_power(self) -> None:
-        if not (self.pause_on_battery and self.battery()):
+        # asked at most every few seconds: the scan's progress ticks come ten times a second
+        now = time.monotonic()
+        if not self.pause_on_battery or now - self._power_checked < POWER_CHECK_SECONDS:
+            return
+        self._power_checked = now
+        if not self.battery():
             return
         self.health.event("scan.paused", reason="on battery")
         log.info("full scan paused: running on battery")

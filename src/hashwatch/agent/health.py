@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 
-from .context import local_now
+from .context import iso_local, local_now
 from .state import State
 
 #: Seconds between signs of life written to the state.
@@ -46,15 +46,14 @@ class Health:
             self.event(
                 "agent.unclean_stop",
                 pid=running.get("pid"),
-                last_alive=_iso(last),
+                last_alive=iso_local(last),
                 down_seconds=round(now - last),
             )
         else:
             stopped = self.state.get("stopped_at")
-            if stopped is not None and now - float(stopped) > 3600:
-                self.event(
-                    "agent.gap", since=_iso(float(stopped)), seconds=round(now - float(stopped))
-                )
+            off = float(stopped) if stopped is not None else now
+            if now - off > 3600:
+                self.event("agent.gap", since=iso_local(off), seconds=round(now - off))
         self.state.set_json("running", {"pid": os.getpid(), "started": now, "alive": now})
         self.event("agent.start", pid=os.getpid(), version=version)
         self._wall, self._boot = now, _boot_clock()
@@ -64,7 +63,7 @@ class Health:
         wall, boot = time.time(), _boot_clock()
         drift = (wall - self._wall) - (boot - self._boot)
         if abs(drift) > JUMP:
-            self.event("clock.jump", seconds=round(drift), now=_iso(wall))
+            self.event("clock.jump", seconds=round(drift), now=iso_local(wall))
         self._wall, self._boot = wall, boot
         if boot - self._last_tick >= TICK:
             self._last_tick = boot
@@ -76,9 +75,3 @@ class Health:
         self.event("agent.stop", pid=os.getpid(), reason=reason)
         self.state.delete("running")
         self.state.set("stopped_at", str(time.time()))
-
-
-def _iso(ts: float) -> str:
-    from .context import iso_local
-
-    return iso_local(ts)

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..scan import FileResult, Scanner, ScanSummary
-from .client import ClientError, ServerClient
+from .client import ClientError
 from .config import AgentConfig
 from .context import NetworkProbe
 from .detect import Detector
 from .enrolment import Credentials
 from .health import Health
 from .liststore import ListStore
-from .service import Lock, load_lists, scan_options
+from .service import Lock, load_lists, make_client, scan_options
 from .state import State
 from .sync import Syncer, deliver_outbox
 from .volumes import VolumeTable, default_source
@@ -57,20 +57,10 @@ def scan_now(
         state.close()
 
 
-def _client(cfg: AgentConfig, creds: Credentials) -> ServerClient:
-    return ServerClient(
-        cfg.server.url or creds.server_url,
-        creds.token,
-        ca_file=cfg.server.ca_file,
-        allow_insecure_http=cfg.server.allow_insecure_http,
-        timeout=min(cfg.server.timeout_seconds, 15.0),
-    )
-
-
 def _scan_now(cfg, creds, paths, state: State, on_progress) -> ScanNowResult:
     running = Lock(cfg.state_dir).held_by_other()
     health = Health(state)
-    client = _client(cfg, creds) if creds is not None else None
+    client = make_client(cfg, creds, 15.0) if creds is not None else None
     reachable: bool | None = None
     try:
         store = ListStore(state.lists_dir, creds.public_key()) if creds else None
@@ -84,6 +74,7 @@ def _scan_now(cfg, creds, paths, state: State, on_progress) -> ScanNowResult:
                 status=lambda: {},
                 on_list=lambda name, hl: lists.replace(hl),
                 current_list=lists.get,
+                journal=health.event,
             )
             try:
                 syncer.update_lists({li["name"]: int(li["version"]) for li in client.lists()})

@@ -24,7 +24,7 @@ from ..match import Matcher, MatchSettings
 from ..scan import FileResult, Scanner, ScanOptions, ScanSession, WalkOptions
 from .client import ServerClient
 from .config import AgentConfig
-from .context import NetworkProbe, local_now
+from .context import NetworkProbe, iso_local, local_now
 from .detect import Detector
 from .enrolment import Credentials
 from .fullscan import FullScans
@@ -99,6 +99,17 @@ def scan_options(cfg: AgentConfig, state: State, *, background: bool) -> ScanOpt
     )
 
 
+def make_client(cfg: AgentConfig, creds: Credentials, timeout: float | None = None) -> ServerClient:
+    """The client for this agent's server (the configuration's URL overrides enrolment's)."""
+    return ServerClient(
+        cfg.server.url or creds.server_url,
+        creds.token,
+        ca_file=cfg.server.ca_file,
+        allow_insecure_http=cfg.server.allow_insecure_http,
+        timeout=timeout or cfg.server.timeout_seconds,
+    )
+
+
 class Lists:
     """The lists in use and the matcher built from them; ``generation`` counts changes."""
 
@@ -146,13 +157,7 @@ class Agent:
         self.preempt = threading.Event()  # a new list: the background scanner re-matches
         self.store = ListStore(self.state.lists_dir, creds.public_key())
         self.lists = load_lists(self.store, self.state, self.health)
-        self.client = ServerClient(
-            cfg.server.url or creds.server_url,
-            creds.token,
-            ca_file=cfg.server.ca_file,
-            allow_insecure_http=cfg.server.allow_insecure_http,
-            timeout=cfg.server.timeout_seconds,
-        )
+        self.client = make_client(cfg, creds)
         self.volumes = VolumeTable(default_source(cfg.volumes.removable_mounts))
         self.volumes.refresh()
         self.network = NetworkProbe(cfg.context.org_networks, cfg.context.dns_suffixes)
@@ -163,6 +168,7 @@ class Agent:
             status=self._status,
             on_list=self._on_list,
             current_list=self.lists.get,
+            journal=self.health.event,
             heartbeat_override=cfg.server.heartbeat_seconds,
         )
         self.detector = Detector(
@@ -205,7 +211,7 @@ class Agent:
             "status": "degraded" if degraded else "ok",
             "hostname": self.creds.hostname[:255],
             "list_versions": self.lists.versions(),
-            "last_full_scan": _iso_or_none(last),
+            "last_full_scan": iso_local(float(last)) if last else None,
             "watched_paths": [p[:4096] for p in self.watcher.watched()][:200],
         }
 
@@ -395,14 +401,6 @@ class Agent:
         self.health.stopped()
         self.client.close()
         self.state.close()
-
-
-def _iso_or_none(ts: str | None) -> str | None:
-    if ts is None:
-        return None
-    from .context import iso_local
-
-    return iso_local(float(ts))
 
 
 __all__ = ["Agent", "AlreadyRunning", "Lock", "local_now"]

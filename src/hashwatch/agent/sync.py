@@ -101,8 +101,10 @@ class Syncer:
         status: Callable[[], dict],
         on_list: Callable[[str, object], None],
         current_list: Callable[[str], object | None],
+        journal: Callable[..., None],
         heartbeat_override: float | None = None,
     ):
+        self._journal = journal
         self.state = state
         self.client = client
         self.store = store
@@ -185,11 +187,6 @@ class Syncer:
             self.heartbeat_seconds = max(5.0, float(answer["heartbeat_seconds"]))
             self.state.set("heartbeat_seconds", str(self.heartbeat_seconds))
         return answer
-
-    def _journal(self, kind: str, **detail) -> None:
-        from .context import local_now
-
-        self.state.journal(kind, local_now().isoformat(timespec="seconds"), **detail)
 
     # -- the loop ------------------------------------------------------------------------
 

@@ -106,8 +106,9 @@ class Scanner:
 class ScanSession:
     """Scans run one after another with one cache connection and one pool of hashing
     processes (started at the first file that must be read), as a long-running service
-    needs. ``preload`` reads every stored verdict into memory first (worth it for a full
-    scan, not for a few files). The matcher can be swapped between runs (a new list)."""
+    needs. ``preload`` reads every stored verdict into memory at the start of the first run
+    after the lists or the verdicts changed (worth it for a full scan, not for a few files).
+    The matcher can be swapped between runs (a new list)."""
 
     def __init__(self, matcher: Matcher | None, options: ScanOptions, preload: bool = True):
         self.options = options
@@ -125,8 +126,9 @@ class ScanSession:
         self._key = matcher.fingerprint if matcher else None
         # the 8 dihedral PDQs are read back from the cache only when they will be matched
         self._dihedral = matcher is None or matcher.settings.dihedral
-        if self.cache is not None and matcher is not None and self._preload:
-            self.cache.preload()
+        # stored verdicts are (re)read into memory at the next run, not now: a re-match
+        # may change them first
+        self._index_stale = True
 
     def __enter__(self) -> ScanSession:
         return self
@@ -167,6 +169,7 @@ class ScanSession:
                 on_result(FileResult(f.path, f.hashes, matches, None, True, None))
             n += len(batch)
         self.cache.flush()
+        self._index_stale = True
         return n
 
     def run(
@@ -194,6 +197,9 @@ class ScanSession:
         cache = self.cache
         if cache is None and opts.use_cache:
             raise RuntimeError("scan session is closed")
+        if cache is not None and self._preload and self._index_stale and self.matcher:
+            cache.preload()
+            self._index_stale = False
         restarts_before = self._pool.restarts if self._pool else 0
         inflight: dict[int, FileItem] = {}
         rematch: list[tuple[FileItem, ContentHashes]] = []
