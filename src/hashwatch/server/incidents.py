@@ -96,11 +96,17 @@ def default_site(session: Session, site_id: int | None) -> Site | None:
 
 
 def ingest(
-    session: Session, device: Device, batch: Sequence[IncidentIn], ip: str | None
+    session: Session,
+    device: Device,
+    batch: Sequence[IncidentIn],
+    ip: str | None,
+    *,
+    now: datetime | None = None,
 ) -> dict[str, list]:
     """Store each incident once. Returns ids ``stored``, ``duplicates`` (already stored for
-    this device: a retry) and ``rejected`` (id taken by another device)."""
-    now = utcnow()
+    this device: a retry) and ``rejected`` (id taken by another device). ``now`` (the time
+    of receipt) is for replaying history, as the demo seeding does."""
+    now = now or utcnow()
     site = default_site(session, device.site_id)
     org = get_setting(session, "org_networks")
     seen: dict[str, IncidentIn] = {}
@@ -176,6 +182,7 @@ def transition(
     note: str | None,
     actor_kind: str,
     ip: str | None,
+    now: datetime | None = None,
 ) -> IncidentEvent:
     if to not in STATUSES:
         raise WorkflowError(f"status {to!r} is not one of {', '.join(STATUSES)}")
@@ -186,7 +193,7 @@ def transition(
             raise WorkflowError(f"closing needs a resolution: one of {', '.join(RESOLUTIONS)}")
     elif resolution is not None:
         raise WorkflowError("a resolution is given only when closing")
-    now = utcnow()
+    now = now or utcnow()
     event = IncidentEvent(
         incident_id=inc.id,
         at=now,
