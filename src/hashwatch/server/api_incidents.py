@@ -9,29 +9,21 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..store.db import utcnow
-from ..store.models import Incident, IncidentEvent, Site
+from ..store.models import Incident, IncidentEvent
 from . import incidents
 from .auth import Principal, client_ip, record, require
+from .incident_query import SORTS, IncidentFilter, find, site_names
+from .privacy import mask_incident, masks_paths
+from .settings import all_settings
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
-SORTS = {
-    "detected_at": Incident.detected_at,
-    "received_at": Incident.received_at,
-    "status": Incident.status,
-    "hostname": Incident.hostname,
-    "list": Incident.list_name,
-}
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def _site_names(s) -> dict[int, str]:
-    return dict(s.execute(select(Site.id, Site.name)).all())
 
 
 @router.get("/incidents")
@@ -56,50 +48,29 @@ def list_incidents(
     offset: int = Query(0, ge=0),
     me: Principal = Depends(require("incidents:read")),
 ) -> dict:
-    q = select(Incident)
-    conds = []
-    if status:
-        conds.append(Incident.status.in_(status))
-    for col, value in (
-        (Incident.device_id, device),
-        (Incident.hostname, hostname),
-        (Incident.list_name, list_name),
-        (Incident.category, category),
-        (Incident.trigger, trigger),
-        (Incident.group_key, group),
-    ):
-        if value is not None:
-            conds.append(col == value)
-    for col, value in (
-        (Incident.outside_hours, outside_hours),
-        (Incident.off_network, off_network),
-        (Incident.removable_media, removable_media),
-    ):
-        if value is not None:
-            conds.append(col.is_(value))
-    if since:
-        conds.append(
-            Incident.detected_at >= incidents._naive_utc(since)
-            if since.tzinfo
-            else Incident.detected_at >= since
-        )
-    if until:
-        conds.append(
-            Incident.detected_at < incidents._naive_utc(until)
-            if until.tzinfo
-            else Incident.detected_at < until
-        )
+    f = IncidentFilter(
+        status=status or [],
+        device=device,
+        hostname=hostname,
+        site=site,
+        list_name=list_name,
+        category=category,
+        trigger=trigger,
+        since=since,
+        until=until,
+        outside_hours=outside_hours,
+        off_network=off_network,
+        removable_media=removable_media,
+        group=group,
+        sort=sort,
+        order=order,
+    )
     with request.app.state.db.reading() as s:
-        sites = _site_names(s)
-        if site is not None:
-            ids = [i for i, n in sites.items() if n == site]
-            conds.append(Incident.site_id.in_(ids))
-        q = q.where(*conds)
-        total = s.scalar(select(func.count()).select_from(q.subquery()))
-        col = SORTS[sort]
-        q = q.order_by(col.desc() if order == "desc" else col.asc(), Incident.id)
-        rows = s.scalars(q.limit(limit).offset(offset)).all()
+        sites = site_names(s)
+        total, rows = find(s, f, limit, offset)
         items = [incidents.summary(r, sites.get(r.site_id)) for r in rows]
+        if masks_paths(all_settings(s), me.role):
+            items = [mask_incident(i) for i in items]
     with request.app.state.db.transaction() as s:
         record(
             s,
@@ -125,11 +96,13 @@ def _load(s, incident_id: str) -> Incident:
     return inc
 
 
-def incident_detail(s, inc: Incident) -> dict:
+def incident_detail(s, inc: Incident, role: str | None) -> dict:
+    """The detail JSON, with paths masked when ``role`` is one that sees them masked."""
     history = s.scalars(
         select(IncidentEvent).where(IncidentEvent.incident_id == inc.id).order_by(IncidentEvent.id)
     ).all()
-    return incidents.detail(inc, history, _site_names(s).get(inc.site_id))
+    out = incidents.detail(inc, history, site_names(s).get(inc.site_id))
+    return mask_incident(out) if masks_paths(all_settings(s), role) else out
 
 
 @router.get("/incidents/{incident_id}")
@@ -139,7 +112,7 @@ def get_incident(
     """One incident. The view is written to the audit log before the answer is sent."""
     with request.app.state.db.transaction() as s:
         inc = _load(s, incident_id)
-        out = incident_detail(s, inc)
+        out = incident_detail(s, inc, me.role)
         record(
             s,
             me,
@@ -179,7 +152,7 @@ def change_status(
             )
         except incidents.WorkflowError as e:
             raise HTTPException(409, str(e)) from None
-        return incident_detail(s, inc)
+        return incident_detail(s, inc, me.role)
 
 
 class ExportIn(Strict):
@@ -198,7 +171,7 @@ def _export(
     with request.app.state.db.transaction() as s:
         found = []
         for i in ids:
-            found.append(incident_detail(s, _load(s, i)))
+            found.append(incident_detail(s, _load(s, i), me.role))
         custody = {
             "export_id": export_id,
             "exported_at": incidents.iso(now),

@@ -32,6 +32,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "enroll:manage": frozenset({"admin"}),
     "settings:read": frozenset({"admin", "investigator"}),
     "settings:write": frozenset({"admin"}),
+    # aggregate figures only, no incident detail: the auditor oversees the process too
+    "analytics:read": frozenset(ROLES),
     "self": frozenset(ROLES),
 }
 SESSION_COOKIE = "hw_session"
@@ -72,8 +74,10 @@ def _unauthorised(reason: str) -> HTTPException:
     return HTTPException(401, reason, headers={"WWW-Authenticate": "Bearer"})
 
 
-def person(request: Request) -> Principal:
-    """The person behind the request (session cookie or ``Bearer hwu_...``), or 401."""
+def identify(request: Request) -> Principal:
+    """The person behind the request (session cookie or ``Bearer hwu_...``), or 401. The
+    CSRF token is NOT checked here: :func:`person` checks the header, the web pages check
+    their forms' hidden field."""
     db = request.app.state.db
     now = utcnow()
     token = _bearer(request)
@@ -101,13 +105,25 @@ def person(request: Request) -> Principal:
         user = s.get(User, sess.user_id)
         if user is None or not user.active:
             raise _unauthorised("the account is disabled")
-    if request.method in UNSAFE:
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not sent or not secrets.compare_digest(sent, sess.csrf_token):
-            raise HTTPException(403, "missing or wrong CSRF token (X-CSRF-Token header)")
     return Principal(
         "session", user.username, user.role, user.id, session_id=sess.id, csrf=sess.csrf_token
     )
+
+
+def csrf_ok(p: Principal, sent: str | None) -> bool:
+    """Whether ``sent`` is the session's CSRF token (token callers need none)."""
+    if p.kind != "session":
+        return True
+    return bool(sent) and bool(p.csrf) and secrets.compare_digest(sent, p.csrf)
+
+
+def person(request: Request) -> Principal:
+    """The person behind an API request, or 401; a session's unsafe requests must carry the
+    CSRF token in the X-CSRF-Token header (403 otherwise)."""
+    p = identify(request)
+    if request.method in UNSAFE and not csrf_ok(p, request.headers.get(CSRF_HEADER)):
+        raise HTTPException(403, "missing or wrong CSRF token (X-CSRF-Token header)")
+    return p
 
 
 def require(permission: str):

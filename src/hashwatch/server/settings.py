@@ -21,12 +21,26 @@ DEFAULTS: dict[str, object] = {
     # a device not heard from for longer is flagged "silent" (72 h: a normal weekend off
     # is not flagged, a week is)
     "silent_after_seconds": 72 * 3600,
+    # roles that see file paths masked (paths are evidence: shown in full by default)
+    "mask_paths_for": [],
+    # closed incidents (and device journals) older than this many days are deleted; None
+    # keeps everything
+    "retention_days": None,
 }
 VALIDATORS = {
     "org_networks": validate_networks,
     "heartbeat_seconds": lambda v: _int_range(v, "heartbeat_seconds", 60, 86400),
     "silent_after_seconds": lambda v: _int_range(v, "silent_after_seconds", 300, 90 * 86400),
+    "mask_paths_for": lambda v: _roles(v, "mask_paths_for"),
+    "retention_days": lambda v: None if v is None else _int_range(v, "retention_days", 30, 36500),
 }
+
+
+def _roles(v: object, key: str) -> list[str]:
+    roles = ("admin", "investigator", "auditor")
+    if not isinstance(v, list) or any(r not in roles for r in v):
+        raise SettingsError(f"{key} must be a list of roles out of {', '.join(roles)}")
+    return sorted(set(v))
 
 
 def get_setting(session: Session, key: str):
