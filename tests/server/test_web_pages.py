@@ -218,7 +218,11 @@ def test_paths_masked_for_a_role(srv_sqlite):
 
 def test_list_upload_report_then_apply(srv_sqlite, tmp_path):
     c, csrf = sign_in(srv_sqlite, "admin")
-    good = "signal_type,signal,id,category\nmd5," + "ab" * 16 + ",1,A\nsha256," + "cd" * 32 + ",2,B\n"
+    good = (
+        "signal_type,signal,id,category\n"
+        f"md5,{'ab' * 16},1,A\n"
+        f"sha256,{'cd' * 32},2,B\n"
+    )
     r = c.post(
         "/lists/import",
         data={"csrf": csrf, "name": "uploaded", "hex64": "sha256"},
