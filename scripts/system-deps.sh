@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs, only those missing: Python's venv,
-# curl (the tested walkthrough script) and a PostgreSQL server (tests/pgserver.py starts a
-# throwaway cluster with its initdb). Does nothing when all are present.
+# curl (the tested walkthrough script), a PostgreSQL server (tests/pgserver.py starts a
+# throwaway cluster with its initdb) and chromium (the dashboard's browser tests drive it
+# with Playwright). Does nothing when all are present.
 set -euo pipefail
 need=()
 if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
@@ -11,6 +12,7 @@ command -v curl >/dev/null || need+=(curl)
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
   need+=(postgresql)
 fi
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
 ((${#need[@]})) || exit 0
 if ! command -v apt-get >/dev/null; then
   echo "please install: ${need[*]} (no apt-get here)" >&2

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -64,6 +65,24 @@ def _hours(seconds: float | int | None) -> str:
     return f"{s / 86400:.1f} days"
 
 
+def _when(s: str | None) -> str:
+    """An ISO time as ``2026-11-21 23:14:05 UTC`` (seconds are enough on a page)."""
+    if not s:
+        return "—"
+    text = re.sub(r"\.\d+", "", s)
+    return text.replace("T", " ").replace("Z", " UTC")
+
+
+def _devtime(s: str | None) -> str:
+    """The device's local time with its UTC offset: ``2026-11-21 23:14:05 (UTC+01:00)``."""
+    if not s:
+        return "—"
+    m = re.match(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?([+-]\d\d:\d\d|Z)?$", s)
+    if not m:
+        return s
+    return f"{m.group(1)} {m.group(2)} (UTC{m.group(3) or '+00:00'})"
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f} %"
 
@@ -77,7 +96,8 @@ env = Environment(
 env.filters["duration"] = _hours
 env.filters["pct"] = _pct
 env.filters["iso"] = lambda d: iso(d) if d else "—"
-env.filters["when"] = lambda s: (s or "—").replace("T", " ").replace("Z", " UTC")
+env.filters["when"] = _when
+env.filters["devtime"] = _devtime
 env.globals["version"] = __version__
 env.globals["can"] = can
 
