@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -140,10 +141,18 @@ class Notifier:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        from .retention import purge
+
+        next_purge = 0.0
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
             try:
                 deliver_due(self.db, self.public_url)
+                if time.monotonic() >= next_purge:  # the retention period, hourly
+                    with self.db.transaction() as s:
+                        done = purge(s)
+                    busy = done["incidents"] >= 500
+                    next_purge = time.monotonic() + (self.interval if busy else 3600)
             except Exception:  # noqa: BLE001 - e.g. database briefly unavailable; retry later
                 log.exception("notification worker")
