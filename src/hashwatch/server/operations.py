@@ -4,6 +4,7 @@ prints): set up a data directory, run migrations, make tokens and accounts, impo
 from __future__ import annotations
 
 import getpass
+import json
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -210,3 +211,33 @@ def verify_audit(data_dir) -> audit.ChainReport:
             return audit.verify_chain(s)
     finally:
         db.dispose()
+
+
+DEMO_CREDENTIALS = "demo-credentials.json"
+
+
+def demo(data_dir: Path, *, devices: int, weeks: int, seed: int = 2026) -> tuple[dict, object]:
+    """A server seeded with the synthetic demo organisation (made once; later calls reuse
+    it). Returns the sign-in credentials (kept in the data directory, owner-only) and the
+    seed report (None when the data directory was already seeded)."""
+    from . import demo as demo_data
+
+    creds_path = data_dir / DEMO_CREDENTIALS
+    creds: dict = json.loads(creds_path.read_text()) if creds_path.exists() else {}
+    made = init(data_dir, database=None, admin="admin", password=None)
+    if made.generated_password:
+        creds["admin"] = made.generated_password
+    cfg, db = open_db(data_dir)
+    report = None
+    try:
+        if not demo_data.is_seeded(db):
+            work = data_dir / "demo-kit"
+            work.mkdir(exist_ok=True)
+            report = demo_data.seed(db, devices=devices, weeks=weeks, seed=seed, workdir=work)
+            creds.update(report.users)
+    finally:
+        db.dispose()
+    fd = os.open(creds_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(creds, f, indent=1)
+    return creds, report
