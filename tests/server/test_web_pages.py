@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import re
-import uuid
 import zipfile
 
 import pytest
@@ -16,7 +15,7 @@ from fastapi.routing import APIRoute
 from hashwatch.server.auth import PERMISSIONS
 
 from .conftest import PASSWORD, ROLES, make_incident
-from .test_server_people import _flatten, _permission
+from .test_server_people import _fill, _flatten, _permission
 
 PUBLIC_PAGES = {("GET", "/"), ("GET", "/login"), ("POST", "/login")}
 
@@ -45,18 +44,6 @@ def _page_routes(app):
         if isinstance(r, APIRoute) and not r.path.startswith("/api/"):
             for m in r.methods:
                 yield m, r
-
-
-def _fill(path: str) -> str:
-    values = {
-        "incident_id": str(uuid.uuid4()),
-        "device_id": str(uuid.uuid4()),
-        "name": "demo",
-        "token_id": "nope",
-        "username": "nobody",
-        "target_id": "999999",
-    }
-    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
 def test_every_page_declares_a_permission(srv_sqlite):

@@ -65,6 +65,15 @@ def list_incidents(
         sort=sort,
         order=order,
     )
+    total, items = queue_page(request, me, f, limit, offset)
+    return {"total": total, "limit": limit, "offset": offset, "incidents": items}
+
+
+def queue_page(
+    request: Request, me: Principal, f: IncidentFilter, limit: int, offset: int
+) -> tuple[int, list[dict]]:
+    """One page of the queue as ``me`` may see it (paths masked for a masked role); which
+    incidents were shown, and under which filters, is audited."""
     with request.app.state.db.reading() as s:
         sites = site_names(s)
         total, rows = find(s, f, limit, offset)
@@ -77,12 +86,9 @@ def list_incidents(
             me,
             request,
             action="incident.list",
-            detail={
-                "filters": {k: v for k, v in request.query_params.items()},
-                "shown": [i["id"] for i in items],
-            },
+            detail={"filters": dict(request.query_params), "shown": [i["id"] for i in items]},
         )
-    return {"total": total, "limit": limit, "offset": offset, "incidents": items}
+    return total, items
 
 
 def _load(s, incident_id: str) -> Incident:

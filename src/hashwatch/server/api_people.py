@@ -37,6 +37,19 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https" if mode == "auto" else mode == "always"
 
 
+def set_session_cookie(response: Response, request: Request, cookie: str) -> None:
+    """The session cookie: HttpOnly, SameSite=Strict, Secure over HTTPS (``cookie_secure``)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=request.app.state.cfg.session_hours * 3600,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/",
+    )
+
+
 @router.post("/session")
 def sign_in(body: LoginIn, request: Request, response: Response) -> dict:
     cfg = request.app.state.cfg
@@ -56,15 +69,7 @@ def sign_in(body: LoginIn, request: Request, response: Response) -> dict:
         )
     if outcome is not None:
         raise HTTPException(401, str(outcome))
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        max_age=cfg.session_hours * 3600,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-        path="/",
-    )
+    set_session_cookie(response, request, cookie)
     return {
         "username": user.username,
         "role": user.role,

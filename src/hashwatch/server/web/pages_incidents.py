@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from ...store.models import Incident
 from .. import incidents
-from ..api_incidents import _export, _load, incident_detail
+from ..api_incidents import _export, _load, incident_detail, queue_page
 from ..auth import Principal, client_ip, record
-from ..incident_query import SORTS, IncidentFilter, choices, find, site_names
+from ..incident_query import SORTS, IncidentFilter, choices
 from ..privacy import mask_incident, masks_paths
 from ..settings import all_settings
 from .base import can, detail_of, page, redirect, render
@@ -78,22 +78,10 @@ def _query_without(request: Request, *drop: str) -> str:
 @router.get("/incidents")
 def queue(request: Request, me: Principal = Depends(page("incidents:read"))):
     f, pg, errors = parse_filter(request.query_params)
+    total, items = queue_page(request, me, f, PAGE_SIZE, (pg - 1) * PAGE_SIZE)
     with request.app.state.db.reading() as s:
-        sites = site_names(s)
-        total, rows = find(s, f, PAGE_SIZE, (pg - 1) * PAGE_SIZE)
-        items = [incidents.summary(r, sites.get(r.site_id)) for r in rows]
-        masked = masks_paths(all_settings(s), me.role)
         opts = choices(s)
-    if masked:
-        items = [mask_incident(i) for i in items]
-    with request.app.state.db.transaction() as s:
-        record(
-            s,
-            me,
-            request,
-            action="incident.list",
-            detail={"filters": dict(request.query_params), "shown": [i["id"] for i in items]},
-        )
+        masked = masks_paths(all_settings(s), me.role)
     ctx = dict(
         items=items,
         total=total,

@@ -7,7 +7,7 @@ import secrets
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
-from ..api_people import _secure
+from ..api_people import set_session_cookie
 from ..auth import SESSION_COOKIE, Principal, Throttled, client_ip, identify, login, record
 from .base import NAV, can, page, redirect, render, safe_next
 
@@ -93,15 +93,7 @@ async def login_submit(request: Request):
             request, error=str(outcome).capitalize() + ".", status=401, username=username
         )
     resp = RedirectResponse(safe_next(str(form.get("next") or "/")), status_code=303)
-    resp.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        max_age=cfg.session_hours * 3600,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-        path="/",
-    )
+    set_session_cookie(resp, request, cookie)
     resp.delete_cookie(LOGIN_CSRF, path="/login")
     return resp
 
