@@ -19,6 +19,7 @@ from . import api_admin, api_agent, api_analytics, api_incidents, api_people, we
 from .config import ServerConfig
 from .notify import Notifier
 from .settings import get_setting
+from .web.base import CSP
 
 _FLEET_TTL = 5.0
 
@@ -104,8 +105,15 @@ def create_app(cfg: ServerConfig, *, notifier: bool = True, check_schema: bool =
                     )
             request._body = body  # noqa: SLF001 - starlette re-reads the cached body
         response = await call_next(request)
-        response.headers.setdefault("Cache-Control", "no-store")
+        # one middleware for every request (a second one would cost every heartbeat too)
+        static = request.url.path.startswith("/static/")
+        response.headers.setdefault(
+            "Cache-Control", "public, max-age=3600" if static else "no-store"
+        )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
     @app.exception_handler(RequestValidationError)

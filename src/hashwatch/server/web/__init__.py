@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from . import pages_admin, pages_analytics, pages_fleet, pages_incidents, pages_lists, pages_session
-from .base import CSP, HERE, LoginRequired, PageDenied, login_redirect, render
+from .base import HERE, LoginRequired, PageDenied, login_redirect, render
 
 
 def install(app: FastAPI) -> None:
@@ -35,13 +35,3 @@ def install(app: FastAPI) -> None:
         except Exception:  # noqa: BLE001
             me = None
         return render(request, "error.html", me, status=exc.status, message=exc.message)
-
-    @app.middleware("http")
-    async def headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if request.url.path.startswith("/static/"):
-            response.headers["Cache-Control"] = "public, max-age=3600"
-        return response

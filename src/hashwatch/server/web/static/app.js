@@ -34,9 +34,15 @@ async function drawCharts() {
   if (typeof Chart === "undefined") return;
   for (const canvas of document.querySelectorAll("canvas[data-chart]")) {
     try {
-      const r = await fetch(canvas.dataset.src, { credentials: "same-origin" });
-      if (!r.ok) throw new Error(r.status + " " + r.statusText);
-      const c = await r.json();
+      // the page carries the chart's JSON (the same as data-src serves): computed once
+      let c;
+      if (canvas.dataset.json) {
+        c = JSON.parse(canvas.dataset.json);
+      } else {
+        const r = await fetch(canvas.dataset.src, { credentials: "same-origin" });
+        if (!r.ok) throw new Error(r.status + " " + r.statusText);
+        c = await r.json();
+      }
       new Chart(canvas, chartConfig(canvas.dataset.chart, c));
       canvas.dataset.drawn = "1";
     } catch (err) {
