@@ -26,11 +26,23 @@ log = logging.getLogger("hashwatch.agent")
 
 
 def _best_per_list(matches: list[Match]) -> list[Match]:
-    best: dict[str, Match] = {}
+    """The closest entry of each list, for the file and for each item inside it."""
+    best: dict[tuple[str, str | None], Match] = {}
     for m in matches:
-        if m.list not in best or m.distance < best[m.list].distance:
-            best[m.list] = m
+        key = (m.list, m.inner)
+        if key not in best or m.distance < best[key].distance:
+            best[key] = m
     return list(best.values())
+
+
+def _item(h, inner: str | None):
+    """The signals of the matching item: the file's own, or those of the item inside it."""
+    if h is None or inner is None:
+        return h
+    for it in h.items or ():
+        if it.inner == inner:
+            return it.hashes
+    return None
 
 
 class Detector:
@@ -81,8 +93,10 @@ class Detector:
             sha256 = _sha256_of(path)
             if sha256 is None:
                 return False
+        # an item inside a container is known by the container's identity and its chain
+        inner = m.inner or ""
         with self._lock:
-            if self.state.already_reported(path, sha256, m.list, m.signal):
+            if self.state.already_reported(path, sha256, m.list, m.signal, inner):
                 return False
             body = self._body(path, st, h, m, trigger, sha256)
             stored = self.state.add_incident(
@@ -96,6 +110,7 @@ class Detector:
                     m.distance,
                     m.entry_id,
                     body["id"],
+                    inner,
                 ),
             )
         if stored:
@@ -103,7 +118,7 @@ class Detector:
             log.warning(
                 "incident %s: %s matched list %s (%s, distance %d, trigger %s)",
                 body["id"],
-                path,
+                f"{path}!{inner}" if inner else path,
                 m.list,
                 m.signal_type,
                 m.distance,
@@ -114,16 +129,23 @@ class Detector:
 
     def _body(self, path: str, st, h, m: Match, trigger: str, sha256: str) -> dict:
         vol = self.volumes.volume_for(path) if self.volumes is not None else None
-        if trigger in ("realtime", "scheduled", "manual") and vol is not None:
+        if trigger in ("realtime", "scheduled", "manual"):
             # found on a stick or share by whatever scan: that is the trigger people filter on
-            if vol.kind == "removable":
+            if vol is not None and vol.kind == "removable":
                 trigger = "removable"
-            elif vol.kind == "network":
+            elif vol is not None and vol.kind == "network":
                 trigger = "network"
+            elif m.inner:
+                trigger = "container"
         net = self.network.snapshot(self.server_reachable())
+        if m.inner:
+            # the item's own signals (unknown only if a stored verdict was reused)
+            h = _item(h, m.inner)
+            sha256 = h.sha256 if h is not None else None
         file = {
             "path": path[:4096],
-            "size": h.size if h is not None else (st.st_size if st else None),
+            "inner": m.inner[:4096] if m.inner else None,
+            "size": h.size if h is not None else (None if m.inner else st.st_size if st else None),
             "sha256": sha256,
             "md5": h.md5 if h is not None else None,
             "sha1": h.sha1 if h is not None else None,
@@ -135,13 +157,14 @@ class Detector:
         trail = [
             {
                 "path": r.path[:4096],
+                "inner": r.inner[:4096] or None,
                 "signal_type": r.signal_type[:20],
                 "distance": r.distance,
                 "list": r.list[:100],
                 "entry_id": r.entry_id[:255],
             }
             for r in self.state.reported_in_dir(os.path.dirname(path))
-            if r.path != path
+            if (r.path, r.inner) != (path, m.inner or "")
         ]
         return {
             "id": str(uuid.uuid4()),

@@ -19,9 +19,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
+_REPORTED = """
+CREATE TABLE IF NOT EXISTS reported (
+    path TEXT NOT NULL, sha256 TEXT NOT NULL, list TEXT NOT NULL, signal TEXT NOT NULL,
+    dir TEXT NOT NULL, signal_type TEXT NOT NULL, distance INTEGER NOT NULL,
+    entry_id TEXT NOT NULL, incident_id TEXT NOT NULL, at REAL NOT NULL,
+    inner TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (path, inner, sha256, list, signal)
+);
+"""
+
+_SCHEMA = (
+    _REPORTED
+    + """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -35,12 +47,6 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE delivered_at IS NULL
     AND rejected IS NULL;
-CREATE TABLE IF NOT EXISTS reported (
-    path TEXT NOT NULL, sha256 TEXT NOT NULL, list TEXT NOT NULL, signal TEXT NOT NULL,
-    dir TEXT NOT NULL, signal_type TEXT NOT NULL, distance INTEGER NOT NULL,
-    entry_id TEXT NOT NULL, incident_id TEXT NOT NULL, at REAL NOT NULL,
-    PRIMARY KEY (path, sha256, list, signal)
-);
 CREATE INDEX IF NOT EXISTS reported_dir ON reported (dir);
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -59,6 +65,7 @@ CREATE TABLE IF NOT EXISTS full_scans (
     hashed INTEGER NOT NULL DEFAULT 0
 );
 """
+)
 
 
 class StateError(Exception):
@@ -86,6 +93,8 @@ class Reported:
     distance: int
     entry_id: str
     incident_id: str
+    #: The chain inside the file (``a.zip!b.jpg``), "" for the file itself.
+    inner: str = ""
 
 
 @dataclass(slots=True)
@@ -114,10 +123,28 @@ class State:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # an incident survives power loss
+            self._migrate()
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as e:
             raise StateError(f"{self.path}: not a usable agent state file ({e})") from None
-        self.set_default("schema_version", str(SCHEMA_VERSION))
+        self.set("schema_version", str(SCHEMA_VERSION))
+
+    def _migrate(self) -> None:
+        """Bring a state file made by an older agent up to this layout, keeping its data."""
+        db = self._db
+        cols = [r[1] for r in db.execute("PRAGMA table_info(reported)")]
+        if cols and "inner" not in cols:
+            # version 1 -> 2: items inside containers are reported apart from their file
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ALTER TABLE reported RENAME TO reported_v1")
+            db.execute(_REPORTED)
+            db.execute(
+                "INSERT INTO reported (path, sha256, list, signal, dir, signal_type, distance,"
+                " entry_id, incident_id, at) SELECT path, sha256, list, signal, dir,"
+                " signal_type, distance, entry_id, incident_id, at FROM reported_v1"
+            )
+            db.execute("DROP TABLE reported_v1")
+            db.execute("COMMIT")
 
     @property
     def cache_path(self) -> Path:
@@ -173,18 +200,21 @@ class State:
 
     # -- incidents -----------------------------------------------------------------------
 
-    def already_reported(self, path: str, sha256: str, lst: str, signal: str) -> bool:
+    def already_reported(
+        self, path: str, sha256: str, lst: str, signal: str, inner: str = ""
+    ) -> bool:
         return bool(
             self._all(
-                "SELECT 1 FROM reported WHERE path=? AND sha256=? AND list=? AND signal=?",
-                (path, sha256, lst, signal),
+                "SELECT 1 FROM reported WHERE path=? AND inner=? AND sha256=? AND list=?"
+                " AND signal=?",
+                (path, inner, sha256, lst, signal),
             )
         )
 
     def reported_in_dir(self, directory: str, limit: int = 100) -> list[Reported]:
         rows = self._all(
-            "SELECT path, sha256, list, signal, signal_type, distance, entry_id, incident_id"
-            " FROM reported WHERE dir=? ORDER BY at LIMIT ?",
+            "SELECT path, sha256, list, signal, signal_type, distance, entry_id, incident_id,"
+            " inner FROM reported WHERE dir=? ORDER BY at LIMIT ?",
             (directory, limit),
         )
         return [Reported(*r) for r in rows]
@@ -195,7 +225,7 @@ class State:
         with self._tx() as db:
             try:
                 db.execute(
-                    "INSERT INTO reported VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO reported VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         reported.path,
                         reported.sha256,
@@ -207,6 +237,7 @@ class State:
                         reported.entry_id,
                         reported.incident_id,
                         time.time(),
+                        reported.inner,
                     ),
                 )
             except sqlite3.IntegrityError:

@@ -105,6 +105,25 @@ def _emit(obj: dict) -> None:
     sys.stdout.write(json.dumps(obj, separators=(", ", ": ")) + "\n")
 
 
+def _hash_record(path: str, inner: str | None, h) -> dict:
+    rec = {
+        "path": path,
+        "inner": inner,
+        "size": h.size,
+        "media": h.media,
+        "md5": h.md5,
+        "sha1": h.sha1,
+        "sha256": h.sha256,
+        "pdq": h.pdq,
+        "pdq_quality": h.pdq_quality,
+    }
+    if h.vpdq:
+        rec["vpdq"] = h.vpdq
+    if h.not_fully_scanned:
+        rec["not_fully_scanned"] = h.not_fully_scanned
+    return rec
+
+
 @app.command("hash")
 def hash_cmd(
     paths: Paths,
@@ -126,20 +145,10 @@ def hash_cmd(
     def on_result(r) -> None:
         if r.hashes is None:
             return
-        h = r.hashes
-        _emit(
-            {
-                "path": r.path,
-                "inner": None,
-                "size": h.size,
-                "media": h.media,
-                "md5": h.md5,
-                "sha1": h.sha1,
-                "sha256": h.sha256,
-                "pdq": h.pdq,
-                "pdq_quality": h.pdq_quality,
-            }
-        )
+        _emit(_hash_record(r.path, None, r.hashes))
+        for it in r.hashes.items or ():
+            if it.hashes is not None:
+                _emit(_hash_record(r.path, it.inner, it.hashes))
 
     summary = _run(Scanner(None, opts), paths, on_result, quiet, verbose, None)
     raise typer.Exit(
@@ -225,7 +234,7 @@ def scan_cmd(
                 _emit(
                     {
                         "path": r.path,
-                        "inner": None,
+                        "inner": m.inner,
                         "signal_type": m.signal_type,
                         "signal": m.signal,
                         "distance": m.distance,
@@ -236,8 +245,9 @@ def scan_cmd(
                 )
             else:
                 cat = f" category={m.category}" if m.category else ""
+                where = f"{r.path}!{m.inner}" if m.inner else r.path
                 sys.stdout.write(
-                    f"{r.path}: FOUND {m.signal_type} distance={m.distance} list={m.list} "
+                    f"{where}: FOUND {m.signal_type} distance={m.distance} list={m.list} "
                     f"entry={m.entry_id}{cat}\n"
                 )
         if r.matches:
@@ -270,6 +280,7 @@ def lists_build(
     def on_result(r) -> None:
         if r.hashes is not None:
             results.append(r.hashes)
+            results.extend(it.hashes for it in r.hashes.items or () if it.hashes is not None)
 
     summary = _run(Scanner(None, opts), paths, on_result, quiet, False, None)
     entries, low_quality = entries_for(results, category)
@@ -280,7 +291,7 @@ def lists_build(
         raise _fail(f"{output}: cannot write: {e.strerror}") from e
     if not quiet:
         sys.stderr.write(
-            f"wrote {len(entries)} entries for {len(results)} files to {output} "
+            f"wrote {len(entries)} entries for {len(results)} files and items to {output} "
             f"(list name {list_name!r}; {low_quality} PDQ hashes of quality < 50 left out)\n"
         )
     raise typer.Exit(EXIT_ERROR if summary.errors else EXIT_CLEAN)

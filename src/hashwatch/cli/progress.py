@@ -67,6 +67,8 @@ class Progress:
         if lists_desc is not None:
             w(f"Lists: {'; '.join(lists_desc) if lists_desc else 'none'}\n")
         w(f"Files: {s.files} ({s.hashed} read and hashed, {s.from_cache} from the scan cache)\n")
+        if s.items:
+            w(f"Items inside containers: {s.items}\n")
         if lists_desc is not None:
             w(f"Matches: {s.matches} in {s.matched_files} files\n")
         w(f"Not fully scanned: {len(s.partial)}\n")

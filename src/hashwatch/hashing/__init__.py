@@ -3,6 +3,7 @@
 from .content import (
     ContentHashes,
     HashOptions,
+    InnerHashes,
     ReadError,
     hash_bytes,
     hash_file,
@@ -11,6 +12,7 @@ from .content import (
 )
 
 __all__ = [
+    "InnerHashes",
     "ContentHashes",
     "HashOptions",
     "ReadError",

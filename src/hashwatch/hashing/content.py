@@ -10,8 +10,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..media import DecodeError, DecodeLimits, decode_for_pdq, is_image, sniff
+from ..media.containers import ContainerLimits, is_container
 from ..media.sniff import SNIFF_BYTES
+from ..media.video import VIDEO_TYPES, VideoLimits
 from ..signals.pdq import pdq_from_bits
+from ..signals.types import format_vpdq
 
 _CHUNK = 1 << 20
 
@@ -28,6 +31,11 @@ class HashOptions:
     max_in_memory: int = 256 << 20
     #: Also compute the 8 dihedral PDQ variants (rotations and flips) of images.
     dihedral: bool = False
+    #: Look inside archives, compressed files and documents.
+    look_inside: bool = True
+    containers: ContainerLimits = field(default_factory=ContainerLimits)
+    #: Videos and animated images: vPDQ sampling and limits.
+    video: VideoLimits = field(default_factory=VideoLimits)
 
 
 @dataclass(slots=True)
@@ -42,10 +50,32 @@ class ContentHashes:
     pdq: str | None = None
     pdq_quality: int | None = None
     pdq_dihedral: list[str] | None = None
+    #: Why the perceptual signal (PDQ, vPDQ) is missing or partial: not fully scanned.
     pdq_error: str | None = None
+    #: Videos and animated images: the canonical vPDQ text (``frame,quality,pdq,seconds;...``).
+    vpdq: str | None = None
+    #: Containers: every item found inside, at any depth, in walk order.
+    items: list[InnerHashes] | None = None
+    #: Containers: why what is inside was not fully scanned (limits, encryption, corruption).
+    incomplete: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def not_fully_scanned(self) -> str | None:
+        """Why this content (or anything inside it) was not fully scanned, else None."""
+        return self.incomplete or self.pdq_error
+
+
+@dataclass(slots=True)
+class InnerHashes:
+    """One item inside a container: its chain (``a.zip!dir/b.jpg``) and its signals, or why
+    it could not be read."""
+
+    inner: str
+    hashes: ContentHashes | None
+    error: str | None = None
 
 
 def pdq_of_array(rgb: np.ndarray) -> tuple[str, int]:
@@ -64,8 +94,12 @@ def pdq_dihedral_of_array(rgb: np.ndarray) -> tuple[list[str], int]:
     return [pdq_from_bits(b) for b in all_bits], int(quality)
 
 
-def hash_bytes(data: bytes, options: HashOptions = HashOptions()) -> ContentHashes:
-    """All signals of in-memory content."""
+def hash_bytes(
+    data: bytes, options: HashOptions = HashOptions(), name: str = "", *, inside: bool = False
+) -> ContentHashes:
+    """All signals of in-memory content named ``name`` (a file name, for the formats that
+    name their content after it). ``inside``: the content is an item of a container being
+    walked already (its own items come from that walk)."""
     media = sniff(data[:SNIFF_BYTES])
     out = ContentHashes(
         size=len(data),
@@ -74,9 +108,59 @@ def hash_bytes(data: bytes, options: HashOptions = HashOptions()) -> ContentHash
         sha1=hashlib.sha1(data).hexdigest(),
         sha256=hashlib.sha256(data).hexdigest(),
     )
-    if is_image(media):
-        _add_pdq(out, data, options)
+    _add_perceptual(out, data, options)
+    if not inside and options.look_inside and is_container(media):
+        _add_items(out, data, name, options)
     return out
+
+
+def _add_perceptual(out: ContentHashes, source: bytes | str, options: HashOptions) -> None:
+    """PDQ of images, vPDQ of videos and animated images (``source``: bytes or a path)."""
+    if is_image(out.media):
+        if isinstance(source, bytes):
+            _add_pdq(out, source, options)
+            _add_animation(out, source, options)
+        else:
+            out.pdq_error = "image larger than the in-memory limit; exact hashes only"
+    elif out.media in VIDEO_TYPES:
+        from .vpdq import hash_video
+
+        try:
+            v = hash_video(source, options.video)
+        except DecodeError as e:
+            out.pdq_error = str(e)
+            return
+        if v.frames:
+            out.vpdq = format_vpdq(v.frames)
+        out.pdq_error = v.incomplete
+
+
+def _add_animation(out: ContentHashes, data: bytes, options: HashOptions) -> None:
+    if out.media not in ("image/gif", "image/webp", "image/png"):
+        return
+    from .vpdq import hash_animation
+
+    v = hash_animation(data, out.media, options.video)
+    if v is not None:
+        if v.frames:
+            out.vpdq = format_vpdq(v.frames)
+        if v.incomplete and not out.pdq_error:
+            out.pdq_error = v.incomplete
+
+
+def _add_items(out: ContentHashes, source: bytes | str, name: str, options: HashOptions) -> None:
+    from .inside import hash_inside
+
+    out.items, reasons = hash_inside(source, out.media, name, out.sha256, options)
+    if reasons:
+        out.incomplete = _join_reasons(reasons)
+
+
+def _join_reasons(reasons: list[str], limit: int = 20) -> str:
+    text = "; ".join(reasons[:limit])
+    if len(reasons) > limit:
+        text += f"; and {len(reasons) - limit} more"
+    return text
 
 
 def _add_pdq(out: ContentHashes, data: bytes, options: HashOptions) -> None:
@@ -95,7 +179,9 @@ def _add_pdq(out: ContentHashes, data: bytes, options: HashOptions) -> None:
 def hash_file(
     path: str | os.PathLike, options: HashOptions = HashOptions(), follow_symlinks: bool = False
 ) -> ContentHashes:
-    """All signals of a regular file, reading it exactly once.
+    """All signals of a regular file, reading it once (a file over the in-memory limit is
+    read again by the video decoder or container reader that needs it, through the same
+    open descriptor).
 
     A symlink is opened only with ``follow_symlinks``. Raises :class:`ReadError` if it is not
     a regular file (any more), cannot be read, or changed while it was being read.
@@ -115,13 +201,20 @@ def hash_file(
             if before.st_size <= options.max_in_memory:
                 data = _read_all(f, options.max_in_memory)
                 if data is not None:
-                    result = hash_bytes(data, options)
+                    result = hash_bytes(data, options, os.path.basename(path))
                     _check_unchanged(fd, before, len(data))
                     return result
                 f.seek(0)
             result = _hash_stream(f)
             _check_unchanged(fd, before, result.size)
-            return result
+        # too large to hold in memory: decoders and container readers read the file itself
+        # (through this descriptor where the OS names it, so it is the file just hashed)
+        proc = f"/proc/self/fd/{fd}"
+        source = proc if os.path.exists(proc) else os.fspath(path)
+        _add_perceptual(result, source, options)
+        if options.look_inside and is_container(result.media):
+            _add_items(result, source, os.path.basename(path), options)
+        return result
     except OSError as e:
         if isinstance(e, ReadError):
             raise
@@ -147,11 +240,7 @@ def _hash_stream(f) -> ContentHashes:
         md5.update(chunk)
         sha1.update(chunk)
         sha256.update(chunk)
-    media = sniff(head)
-    out = ContentHashes(size, media, md5.hexdigest(), sha1.hexdigest(), sha256.hexdigest())
-    if is_image(media):
-        out.pdq_error = "image larger than the in-memory limit; exact hashes only"
-    return out
+    return ContentHashes(size, sniff(head), md5.hexdigest(), sha1.hexdigest(), sha256.hexdigest())
 
 
 def _check_unchanged(fd: int, before: os.stat_result, nread: int) -> None:

@@ -30,6 +30,9 @@ def entries_for(
                 signals.append(("pdq", pdq))
             else:
                 low += 1
+        vpdq = getattr(h, "vpdq", None)
+        if vpdq:
+            signals.append(("vpdq", vpdq))
         for st, value in signals:
             if (st, value) not in seen:
                 seen.add((st, value))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -29,6 +29,9 @@ class Match:
     category: str | None
     list_version: int | None = None
     derived_from: str | None = None
+    #: Where inside the scanned file the matching item is (``a.zip!dir/b.jpg``); None for
+    #: the file itself.
+    inner: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,6 +100,30 @@ class Matcher:
         """Matches for one item: anything with ``md5``, ``sha1``, ``sha256``, ``pdq``,
         ``pdq_quality`` and ``pdq_dihedral`` attributes (a :class:`ContentHashes`)."""
         return self.match_many([hashes])[0]
+
+    def match_file(self, hashes: object) -> list[Match]:
+        """Matches for a file and every item inside it (a container), each item's matches
+        carrying its chain in ``inner``."""
+        return self.match_files([hashes])[0]
+
+    def match_files(self, files: Sequence[object]) -> list[list[Match]]:
+        """:meth:`match_file` for many files at once (all their items in one batch)."""
+        flat: list[object] = []
+        where: list[tuple[int, str | None]] = []
+        for n, h in enumerate(files):
+            flat.append(h)
+            where.append((n, None))
+            for it in getattr(h, "items", None) or ():
+                if it.hashes is not None:
+                    flat.append(it.hashes)
+                    where.append((n, it.inner))
+        out: list[list[Match]] = [[] for _ in files]
+        for (n, inner), found in zip(where, self.match_many(flat), strict=True):
+            if inner is None:
+                out[n].extend(found)
+            else:
+                out[n].extend(replace(m, inner=inner) for m in found)
+        return out
 
     def match_many(self, items: Sequence[object]) -> list[list[Match]]:
         """Matches for many items at once (PDQ queries are batched)."""

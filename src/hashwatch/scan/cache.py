@@ -16,23 +16,72 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..hashing import ContentHashes
+from ..hashing import ContentHashes, InnerHashes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+# A container's items are kept beside it (``items``), so an unchanged archive is never
+# opened again and a new list re-matches what is inside it from the stored signals.
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
     dev INTEGER NOT NULL, ino INTEGER NOT NULL,
     size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
     path TEXT NOT NULL, media TEXT NOT NULL,
     md5 BLOB NOT NULL, sha1 BLOB NOT NULL, sha256 BLOB NOT NULL,
-    pdq BLOB, pdq_quality INTEGER, pdq_dihedral BLOB, pdq_error TEXT,
+    pdq BLOB, pdq_quality INTEGER, pdq_dihedral BLOB, pdq_error TEXT, vpdq TEXT,
+    incomplete TEXT, n_items INTEGER NOT NULL,
     verdict_key TEXT, verdict TEXT,
     scanned_at REAL NOT NULL,
     PRIMARY KEY (dev, ino)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS items (
+    dev INTEGER NOT NULL, ino INTEGER NOT NULL, seq INTEGER NOT NULL,
+    inner TEXT NOT NULL, error TEXT, size INTEGER, media TEXT,
+    md5 BLOB, sha1 BLOB, sha256 BLOB,
+    pdq BLOB, pdq_quality INTEGER, pdq_dihedral BLOB, pdq_error TEXT, vpdq TEXT,
+    PRIMARY KEY (dev, ino, seq)
+) WITHOUT ROWID;
 """
+_HASH_COLS = "size, media, md5, sha1, sha256, pdq, pdq_quality, pdq_dihedral, pdq_error, vpdq"
+
+
+def _hashes(r, dihedral: bool) -> ContentHashes:
+    """ContentHashes from the ten columns of ``_HASH_COLS``."""
+    variants = r[7]
+    return ContentHashes(
+        size=r[0],
+        media=r[1],
+        md5=r[2].hex(),
+        sha1=r[3].hex(),
+        sha256=r[4].hex(),
+        pdq=r[5].hex() if r[5] is not None else None,
+        pdq_quality=r[6],
+        pdq_dihedral=[variants[i : i + 32].hex() for i in range(0, len(variants), 32)]
+        if dihedral and variants
+        else None,
+        pdq_error=r[8],
+        vpdq=r[9],
+    )
+
+
+def _item_values(it: InnerHashes) -> tuple:
+    return _hash_values(it.hashes) if it.hashes is not None else (None,) * 10
+
+
+def _hash_values(h: ContentHashes) -> tuple:
+    return (
+        h.size,
+        h.media,
+        bytes.fromhex(h.md5),
+        bytes.fromhex(h.sha1),
+        bytes.fromhex(h.sha256),
+        bytes.fromhex(h.pdq) if h.pdq else None,
+        h.pdq_quality,
+        bytes.fromhex("".join(h.pdq_dihedral)) if h.pdq_dihedral else None,
+        h.pdq_error,
+        h.vpdq,
+    )
 
 
 @dataclass(slots=True)
@@ -71,18 +120,23 @@ class ScanCache:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_META)
             row = self._db.execute("SELECT value FROM meta WHERE key='config'").fetchone()
+            config = f"schema={SCHEMA_VERSION};{hash_config}"
+            if row is None or row[0] != config:
+                # other settings or an older layout: start again
+                self._db.execute("BEGIN")
+                self._db.execute("DROP TABLE IF EXISTS files")
+                self._db.execute("DROP TABLE IF EXISTS items")
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)", (config,))
+                self._db.execute("COMMIT")
+            self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as e:
             raise CacheError(f"{self.path}: not a usable scan cache ({e})") from e
-        config = f"schema={SCHEMA_VERSION};{hash_config}"
-        if row is None or row[0] != config:
-            self._db.execute("BEGIN")
-            self._db.execute("DELETE FROM files")
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)", (config,))
-            self._db.execute("COMMIT")
         self._index: dict[tuple[int, int], tuple] | None = None
         self._pending: list[tuple] = []
+        #: a file's items, replaced whole if the file is put again before a flush
+        self._pending_items: dict[tuple[int, int], list[tuple]] = {}
         self._verdicts: list[tuple] = []
         self._last_flush = time.monotonic()
 
@@ -94,8 +148,8 @@ class ScanCache:
         self._index = {
             (r[0], r[1]): r[2:]
             for r in self._db.execute(
-                "SELECT dev, ino, size, mtime_ns, ctime_ns, verdict_key, verdict, pdq_error"
-                " FROM files"
+                "SELECT dev, ino, size, mtime_ns, ctime_ns, verdict_key, verdict,"
+                " coalesce(incomplete, pdq_error) FROM files"
             )
         }
         return True
@@ -119,46 +173,45 @@ class ScanCache:
         return row[4], row[5]
 
     def get(self, st: os.stat_result, dihedral: bool = True) -> CachedFile | None:
-        """The stored signals of an unchanged file (the 8 dihedral PDQs only if asked)."""
+        """The stored signals of an unchanged file (the 8 dihedral PDQs only if asked), with
+        the items inside it if it is a container."""
         row = self._db.execute(
-            "SELECT size, mtime_ns, ctime_ns, media, md5, sha1, sha256, pdq, pdq_quality,"
-            " pdq_dihedral, pdq_error, verdict_key, verdict FROM files WHERE dev=? AND ino=?",
+            f"SELECT mtime_ns, ctime_ns, {_HASH_COLS}, incomplete, n_items, verdict_key,"
+            " verdict FROM files WHERE dev=? AND ino=?",
             (st.st_dev, st.st_ino),
         ).fetchone()
         if (
             row is None
-            or row[0] != st.st_size
-            or row[1] != st.st_mtime_ns
-            or row[2] != st.st_ctime_ns
+            or row[2] != st.st_size
+            or row[0] != st.st_mtime_ns
+            or row[1] != st.st_ctime_ns
         ):
             return None
-        variants = row[9]
-        hashes = ContentHashes(
-            size=row[0],
-            media=row[3],
-            md5=row[4].hex(),
-            sha1=row[5].hex(),
-            sha256=row[6].hex(),
-            pdq=row[7].hex() if row[7] is not None else None,
-            pdq_quality=row[8],
-            pdq_dihedral=[variants[i : i + 32].hex() for i in range(0, len(variants), 32)]
-            if dihedral and row[9]
-            else None,
-            pdq_error=row[10],
-        )
-        return CachedFile(hashes, row[11], row[12])
+        hashes = _hashes(row[2:12], dihedral)
+        hashes.incomplete = row[12]
+        if row[13]:
+            hashes.items = self._items(st.st_dev, st.st_ino, dihedral)
+        return CachedFile(hashes, row[14], row[15])
+
+    def _items(self, dev: int, ino: int, dihedral: bool) -> list[InnerHashes]:
+        return [
+            InnerHashes(r[0], _hashes(r[2:], dihedral) if r[2] is not None else None, r[1])
+            for r in self._db.execute(
+                f"SELECT inner, error, {_HASH_COLS} FROM items WHERE dev=? AND ino=? ORDER BY seq",
+                (dev, ino),
+            )
+        ]
 
     def iter_stored(self, batch: int = 2048, dihedral: bool = True) -> Iterator[list[StoredFile]]:
-        """Every stored file's signals, in batches (for re-matching them against a new list
-        without reading any file again)."""
+        """Every stored file's signals (and its items'), in batches, for re-matching them
+        against a new list without reading any file again."""
         self.flush()
         last = (-1, -1)
         while True:
             # one query per batch (keyed paging): the caller may write verdicts in between
             rows = self._db.execute(
-                "SELECT dev, ino, path, size, mtime_ns, media, md5, sha1, sha256, pdq,"
-                " pdq_quality, pdq_dihedral, pdq_error, scanned_at FROM files"
-                " WHERE (dev, ino) > (?, ?) ORDER BY dev, ino LIMIT ?",
+                f"SELECT dev, ino, path, mtime_ns, scanned_at, {_HASH_COLS}, incomplete,"
+                " n_items FROM files WHERE (dev, ino) > (?, ?) ORDER BY dev, ino LIMIT ?",
                 (*last, batch),
             ).fetchall()
             if not rows:
@@ -166,21 +219,11 @@ class ScanCache:
             last = (rows[-1][0], rows[-1][1])
             out = []
             for r in rows:
-                variants = r[11]
-                h = ContentHashes(
-                    size=r[3],
-                    media=r[5],
-                    md5=r[6].hex(),
-                    sha1=r[7].hex(),
-                    sha256=r[8].hex(),
-                    pdq=r[9].hex() if r[9] is not None else None,
-                    pdq_quality=r[10],
-                    pdq_dihedral=[variants[i : i + 32].hex() for i in range(0, len(variants), 32)]
-                    if dihedral and variants
-                    else None,
-                    pdq_error=r[12],
-                )
-                out.append(StoredFile(r[2], r[0], r[1], r[4], h, r[13]))
+                h = _hashes(r[5:15], dihedral)
+                h.incomplete = r[15]
+                if r[16]:
+                    h.items = self._items(r[0], r[1], dihedral)
+                out.append(StoredFile(r[2], r[0], r[1], r[3], h, r[4]))
             yield out
 
     def put(
@@ -191,6 +234,8 @@ class ScanCache:
         verdict_key: str | None,
         verdict: list[dict] | None,
     ) -> None:
+        values = _hash_values(h)
+        items = h.items or []
         self._pending.append(
             (
                 st.st_dev,
@@ -199,19 +244,20 @@ class ScanCache:
                 st.st_mtime_ns,
                 st.st_ctime_ns,
                 path,
-                h.media,
-                bytes.fromhex(h.md5),
-                bytes.fromhex(h.sha1),
-                bytes.fromhex(h.sha256),
-                bytes.fromhex(h.pdq) if h.pdq else None,
-                h.pdq_quality,
-                bytes.fromhex("".join(h.pdq_dihedral)) if h.pdq_dihedral else None,
-                h.pdq_error,
+                *values[1:],
+                h.incomplete,
+                len(items),
                 verdict_key,
                 json.dumps(verdict) if verdict is not None else None,
                 time.time(),
             )
         )
+        key = (st.st_dev, st.st_ino)
+        self._pending_items.pop(key, None)
+        if items:
+            self._pending_items[key] = [
+                (*key, seq, it.inner, it.error, *_item_values(it)) for seq, it in enumerate(items)
+            ]
         self._maybe_flush()
 
     def put_verdict(self, st: os.stat_result, verdict_key: str, verdict: list[dict]) -> None:
@@ -236,8 +282,16 @@ class ScanCache:
         try:
             if self._pending:
                 db.executemany(
-                    "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "DELETE FROM items WHERE dev=? AND ino=?", [p[:2] for p in self._pending]
+                )
+                db.executemany(
+                    "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     self._pending,
+                )
+            if self._pending_items:
+                db.executemany(
+                    "INSERT OR REPLACE INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [row for rows in self._pending_items.values() for row in rows],
                 )
             if self._verdicts:
                 db.executemany(
@@ -249,6 +303,7 @@ class ScanCache:
             db.execute("ROLLBACK")
             raise
         self._pending.clear()
+        self._pending_items.clear()
         self._verdicts.clear()
         self._last_flush = time.monotonic()
 

@@ -57,9 +57,12 @@ class ScanSummary:
     bytes_read: int = 0
     matched_files: int = 0
     matches: int = 0
+    #: Items found inside containers (archives, compressed files, documents).
+    items: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
-    #: Images that got exact hashes but no PDQ (undecodable, over a limit): not fully scanned.
+    #: Files not fully scanned: images or videos that got exact hashes but no (or a partial)
+    #: perceptual hash, containers cut short by a limit, encrypted or corrupt.
     partial: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     worker_restarts: int = 0
@@ -71,9 +74,12 @@ ProgressHandler = Callable[[ScanSummary, int], None]
 
 def hash_config(options: HashOptions) -> str:
     d = options.decode
+    c, v = options.containers, options.video
     return (
         f"engine={__version__};min_side={d.min_side};reduce={d.reduce_min_side};"
-        f"max_pixels={d.max_pixels};dihedral=1"
+        f"max_pixels={d.max_pixels};dihedral=1;inside={int(options.look_inside)};"
+        f"containers={c.max_depth},{c.max_items},{c.max_total_bytes},{c.max_item_in_memory},"
+        f"{c.max_ratio:g},{c.ratio_min_bytes};video={v.seconds_per_hash:g},{v.max_frames}"
     )
 
 
@@ -163,7 +169,7 @@ class ScanSession:
             return 0
         n = 0
         for batch in self.cache.iter_stored(dihedral=self._dihedral):
-            found = self.matcher.match_many([f.hashes for f in batch])
+            found = self.matcher.match_files([f.hashes for f in batch])
             for f, matches in zip(batch, found, strict=True):
                 self.cache.put_verdict_id(f.dev, f.ino, self._key, [m.to_dict() for m in matches])
                 on_result(FileResult(f.path, f.hashes, matches, None, True, None))
@@ -218,7 +224,9 @@ class ScanSession:
             partial: str | None = None,
         ) -> None:
             summary.files += 1
-            partial = partial or (h.pdq_error if h is not None else None)
+            if h is not None and h.items:
+                summary.items += len(h.items)
+            partial = partial or (h.not_fully_scanned if h is not None else None)
             if error:
                 summary.errors.append((item.path, error))
             elif partial:
@@ -232,7 +240,7 @@ class ScanSession:
             if not rematch:
                 return
             assert self.matcher is not None
-            found = self.matcher.match_many([h for _, h in rematch])
+            found = self.matcher.match_files([h for _, h in rematch])
             for (item, h), matches in zip(rematch, found, strict=True):
                 if cache is not None and self._key is not None:
                     cache.put_verdict(item.st, self._key, [m.to_dict() for m in matches])
@@ -246,7 +254,7 @@ class ScanSession:
                 return
             summary.hashed += 1
             summary.bytes_read += result.size
-            matches = self.matcher.match(result) if self.matcher else []
+            matches = self.matcher.match_file(result) if self.matcher else []
             if cache is not None:
                 verdict = [m.to_dict() for m in matches] if self.matcher else None
                 cache.put(item.path, item.st, result, self._key, verdict)
