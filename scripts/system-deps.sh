@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs, only those missing: Python's venv,
 # curl (the tested walkthrough script), a PostgreSQL server (tests/pgserver.py starts a
-# throwaway cluster with its initdb) and chromium (the dashboard's browser tests drive it
-# with Playwright). Does nothing when all are present.
+# throwaway cluster with its initdb), chromium (the dashboard's browser tests drive it
+# with Playwright) and unar (a free RAR reader: RAR archives are opened only where such a
+# tool exists, and the tests read them through it). Does nothing when all are present.
 set -euo pipefail
 need=()
 if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
@@ -13,6 +14,7 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   need+=(postgresql)
 fi
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
+command -v unar >/dev/null || command -v unrar >/dev/null || need+=(unar)
 ((${#need[@]})) || exit 0
 if ! command -v apt-get >/dev/null; then
   echo "please install: ${need[*]} (no apt-get here)" >&2

@@ -327,3 +327,32 @@ def test_a_burst_that_overflows_the_kernel_queue_loses_nothing(server, agents, t
     events = [e["kind"] for e in agent.status()["recent_events"]]
     assert agent.stop() == 0
     assert "watch.overflow" in events
+
+
+def test_an_image_inside_an_archive_reaches_the_server_with_its_chain(server, agents, tmp_path):
+    import io
+    import zipfile
+
+    watched = tmp_path / "stick"
+    watched.mkdir()
+    data, pdq = known_image(405)
+    server.import_list("kit", [("pdq", pdq)])
+    agent = agents(server, [watched])
+    agent.start()
+    wait_for(_lists_ready(agent, "kit", 1), what="list v1 at the agent")
+    wait_for(lambda: agent.status()["watched_paths"], what="watches")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("readme.txt", "nothing")
+        zf.writestr("photos/2019/img_004.jpg", data)
+    staged = tmp_path / "holiday.zip"
+    staged.write_bytes(buf.getvalue())
+    shutil.move(staged, watched / "holiday.zip")
+    incs = wait_for(server.incidents, timeout=15, what="incident at the server")
+    assert len(incs) == 1
+    inc = server.incident(incs[0]["id"])
+    assert inc["trigger"] == "container"
+    assert inc["file"]["path"] == str(watched / "holiday.zip")
+    assert inc["file"]["inner"] == "photos/2019/img_004.jpg"
+    assert inc["file"]["sha256"] == sha256_of(data)  # the item's own, not the archive's
+    assert agent.stop() == 0

@@ -341,3 +341,30 @@ def test_cli_status_of_an_agent_not_enrolled_and_the_shipped_unit(tmp_path):
     exec_start = next(ln for ln in unit.splitlines() if ln.startswith("ExecStart="))
     assert exec_start.split()[1:4] == ["agent", "run", "--config"]
     assert "Restart=always" in unit and "ReadWritePaths=/var/lib/hashwatch-agent" in unit
+
+
+def test_state_made_by_an_older_agent_is_migrated_keeping_what_was_reported(tmp_path):
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "agent.sqlite")
+    db.executescript(
+        """CREATE TABLE reported (
+            path TEXT NOT NULL, sha256 TEXT NOT NULL, list TEXT NOT NULL, signal TEXT NOT NULL,
+            dir TEXT NOT NULL, signal_type TEXT NOT NULL, distance INTEGER NOT NULL,
+            entry_id TEXT NOT NULL, incident_id TEXT NOT NULL, at REAL NOT NULL,
+            PRIMARY KEY (path, sha256, list, signal));
+        INSERT INTO reported VALUES ('/x/a.jpg', 'ab', 'kit', 'cd', '/x', 'pdq', 3, 'e1',
+            'i1', 0);"""
+    )
+    db.close()
+    st = State(tmp_path)
+    assert st.already_reported("/x/a.jpg", "ab", "kit", "cd")
+    assert st.get("schema_version") == "2"
+    # the same file and entry inside a container is another finding
+    assert not st.already_reported("/x/a.jpg", "ab", "kit", "cd", "in/b.jpg")
+    rep = Reported("/x/a.jpg", "ab", "kit", "cd", "pdq", 3, "e1", "i2", "in/b.jpg")
+    assert st.add_incident({"id": "i2"}, rep)
+    assert [(r.path, r.inner) for r in st.reported_in_dir("/x")] == [
+        ("/x/a.jpg", ""),
+        ("/x/a.jpg", "in/b.jpg"),
+    ]

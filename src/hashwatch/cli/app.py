@@ -45,6 +45,18 @@ CrossFs = Annotated[
 ]
 Timeout = Annotated[float, typer.Option("--timeout", help="Seconds allowed per file.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
+FrameInterval = Annotated[
+    float,
+    typer.Option(
+        "--frame-interval", help="Videos: seconds between sampled frames (0: every frame)."
+    ),
+]
+MaxDepth = Annotated[
+    int,
+    typer.Option(
+        "--max-depth", help="Containers nested deeper than this are not opened (0: none)."
+    ),
+]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also list skipped paths.")]
 TrustedKeys = Annotated[
     list[Path] | None,
@@ -61,20 +73,35 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_ERROR)
 
 
-def _scan_options(jobs, no_cache, cache, follow, cross, timeout):
+def _scan_options(
+    jobs, no_cache, cache, follow, cross, timeout, frame_interval=1.0, max_depth=None
+):
+    from dataclasses import replace
+
     from ..scan import ScanOptions, WalkOptions
 
     if jobs < 0:
         raise _fail("--jobs must be 0 (all cores) or more")
     if timeout <= 0:
         raise _fail("--timeout must be positive")
-    return ScanOptions(
+    if not 0 <= frame_interval <= 3600:
+        raise _fail("--frame-interval must be between 0 and 3600 seconds")
+    if max_depth is not None and not 0 <= max_depth <= 64:
+        raise _fail("--max-depth must be between 0 and 64")
+    opts = ScanOptions(
         jobs=jobs or (os.cpu_count() or 1),
         walk=WalkOptions(follow_symlinks=follow, one_file_system=not cross),
         file_timeout=timeout,
         cache_path=cache,
         use_cache=not no_cache,
     )
+    h = opts.hashing
+    h = replace(h, video=replace(h.video, seconds_per_hash=frame_interval))
+    if max_depth is not None:
+        h = replace(
+            h, look_inside=max_depth > 0, containers=replace(h.containers, max_depth=max_depth)
+        )
+    return replace(opts, hashing=h)
 
 
 def _check_paths(paths: list[Path]) -> None:
@@ -133,14 +160,26 @@ def hash_cmd(
     follow_symlinks: FollowLinks = False,
     cross_filesystems: CrossFs = False,
     timeout: Timeout = 60.0,
+    frame_interval: FrameInterval = 1.0,
+    max_depth: MaxDepth = 8,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Print every signal of every file as one JSON object per line."""
+    """Print every signal of every file, and of every item inside archives and documents,
+    as one JSON object per line."""
     from ..scan import Scanner
 
     _check_paths(paths)
-    opts = _scan_options(jobs, no_cache, cache, follow_symlinks, cross_filesystems, timeout)
+    opts = _scan_options(
+        jobs,
+        no_cache,
+        cache,
+        follow_symlinks,
+        cross_filesystems,
+        timeout,
+        frame_interval,
+        max_depth,
+    )
 
     def on_result(r) -> None:
         if r.hashes is None:
@@ -200,6 +239,19 @@ def scan_cmd(
     dihedral: Annotated[
         bool, typer.Option("--dihedral", help="Also match rotated and mirrored copies.")
     ] = False,
+    video_query: Annotated[
+        float,
+        typer.Option(
+            "--video-query-pct",
+            help="Videos match when this % of their distinct frames match a listed video...",
+        ),
+    ] = 80.0,
+    video_compared: Annotated[
+        float,
+        typer.Option(
+            "--video-compared-pct", help="...and this % of the listed video's frames match."
+        ),
+    ] = 0.0,
     trusted_key: TrustedKeys = None,
     jobs: Jobs = 0,
     no_cache: NoCache = False,
@@ -207,6 +259,8 @@ def scan_cmd(
     follow_symlinks: FollowLinks = False,
     cross_filesystems: CrossFs = False,
     timeout: Timeout = 60.0,
+    frame_interval: FrameInterval = 1.0,
+    max_depth: MaxDepth = 8,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -223,10 +277,24 @@ def scan_cmd(
         raise _fail("--threshold must be between 0 and 256")
     if not 0 <= min_quality <= 100:
         raise _fail("--min-quality must be between 0 and 100")
+    if not (0 <= video_query <= 100 and 0 <= video_compared <= 100):
+        raise _fail("--video-query-pct and --video-compared-pct must be between 0 and 100")
     _check_paths(paths)
-    opts = _scan_options(jobs, no_cache, cache, follow_symlinks, cross_filesystems, timeout)
+    opts = _scan_options(
+        jobs,
+        no_cache,
+        cache,
+        follow_symlinks,
+        cross_filesystems,
+        timeout,
+        frame_interval,
+        max_depth,
+    )
     lists = _load_lists(list_files, hex_type == "pdq", trusted_key)
-    matcher = Matcher(lists, MatchSettings(threshold, min_quality, dihedral))
+    settings = MatchSettings(
+        threshold, min_quality, dihedral, video_query / 100, video_compared / 100
+    )
+    matcher = Matcher(lists, settings)
 
     def on_result(r) -> None:
         for m in r.matches:
@@ -266,15 +334,18 @@ def lists_build(
     category: Annotated[str | None, typer.Option(help="Category of every entry.")] = None,
     jobs: Jobs = 0,
     no_cache: NoCache = False,
+    timeout: Timeout = 600.0,
+    frame_interval: FrameInterval = 1.0,
     quiet: Quiet = False,
 ) -> None:
-    """Write a hash list (CSV) of every signal of every file under PATHS."""
+    """Write a hash list (CSV) of every signal of every file under PATHS (and of every item
+    inside archives and documents); videos and animated images get a vPDQ entry."""
     from ..lists import write_csv
     from ..lists.build import entries_for
     from ..scan import Scanner
 
     _check_paths(paths)
-    opts = _scan_options(jobs, no_cache, None, False, False, 60.0)
+    opts = _scan_options(jobs, no_cache, None, False, False, timeout, frame_interval)
     results = []
 
     def on_result(r) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..lists.model import HashList, ListEntry
 from ..signals import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, pdq_to_array
+from ..signals.types import parse_vpdq
 from .exact import ExactIndex
 from .pdq_small import SMALL_MAX, SmallPDQIndex
 
@@ -17,9 +18,17 @@ from .pdq_small import SMALL_MAX, SmallPDQIndex
 EXACT_TYPES = {"md5": 16, "sha1": 20, "sha256": 32}
 
 
+def vpdq_digest(canonical: str) -> str:
+    """How a matched video entry is named: the sha256 of its canonical vPDQ text (the text
+    itself runs to thousands of frames)."""
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
-    """One list entry that a content item matched. ``signal`` is the entry's own hash."""
+    """One list entry that a content item matched. ``signal`` is the entry's own hash (for a
+    vPDQ entry, :func:`vpdq_digest` of it); ``distance`` for a video is the median distance
+    of its matching frames."""
 
     signal_type: str
     signal: str
@@ -42,6 +51,11 @@ class MatchSettings:
     pdq_threshold: int = PDQ_DEFAULT_THRESHOLD
     pdq_min_quality: int = PDQ_MIN_QUALITY
     dihedral: bool = False
+    #: vPDQ: a video matches a listed one when at least this share of its distinct frames
+    #: (quality >= pdq_min_quality) lie within pdq_threshold of the listed video's frames...
+    vpdq_query_share: float = 0.8
+    #: ...and at least this share of the listed video's frames match it (Meta's defaults).
+    vpdq_compared_share: float = 0.0
 
 
 class Matcher:
@@ -75,8 +89,20 @@ class Matcher:
 
             self._pdq = PDQIndex.build(packed)
         self._pdq_max = int(self._pdq_thresholds.max()) if len(pdq_ids) else 0
+        self._vpdq_ids = by_type.get("vpdq", [])
+        self._vpdq = None
+        if self._vpdq_ids:
+            from .vpdq import VpdqIndex
+
+            self._vpdq = VpdqIndex(
+                [parse_vpdq(self._entries[i][1].signal) for i in self._vpdq_ids],
+                settings.pdq_threshold,
+                settings.pdq_min_quality,
+            )
         self.unsupported = {
-            st: len(v) for st, v in by_type.items() if st not in EXACT_TYPES and st != "pdq"
+            st: len(v)
+            for st, v in by_type.items()
+            if st not in EXACT_TYPES and st not in ("pdq", "vpdq")
         }
 
     def _threshold(self, list_index: int) -> int:
@@ -134,6 +160,8 @@ class Matcher:
                     out[n].append(self._make(int(ids[pos]), 0))
         if len(self._pdq):
             self._match_pdq(items, out)
+        if self._vpdq is not None:
+            self._match_vpdq(items, out)
         for found in out:
             found.sort(key=lambda m: (m.list, m.distance, m.signal_type, m.entry_id))
         return out
@@ -163,12 +191,24 @@ class Matcher:
         for (n, e), d in best.items():
             out[n].append(self._make(int(self._pdq_ids[e]), d))
 
+    def _match_vpdq(self, items: Sequence[object], out: list[list[Match]]) -> None:
+        assert self._vpdq is not None
+        s = self.settings
+        for n, item in enumerate(items):
+            text = getattr(item, "vpdq", None)
+            if not text:
+                continue
+            for hit in self._vpdq.query(
+                parse_vpdq(text), s.vpdq_query_share, s.vpdq_compared_share
+            ):
+                out[n].append(self._make(self._vpdq_ids[hit.entry], hit.distance))
+
     def _make(self, entry_index: int, distance: int) -> Match:
         li, e = self._entries[entry_index]
         hl = self.lists[li]
         return Match(
             e.signal_type,
-            e.signal,
+            vpdq_digest(e.signal) if e.signal_type == "vpdq" else e.signal,
             distance,
             hl.name,
             e.entry_id,

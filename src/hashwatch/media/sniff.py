@@ -84,7 +84,15 @@ def sniff(head: bytes) -> str:
             return "video/mp4"
         return "video/mp4" if head[8:11] == b"3gp" else "application/octet-stream"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "video/x-matroska"
+        return "video/x-matroska"  # WebM included
+    if head.startswith(b"FLV\x01"):
+        return "video/x-flv"
+    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
+        return "video/x-ms-asf"  # WMV
+    if head.startswith(b"\x00\x00\x01\xba"):
+        return "video/mpeg"  # MPEG program stream (.mpg, .vob)
+    if len(head) >= 377 and head[0] == 0x47 and head[188] == 0x47 and head[376] == 0x47:
+        return "video/mp2t"  # MPEG transport stream (.ts, .m2ts without timecodes)
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return "application/zip"
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import __version__
@@ -80,6 +80,19 @@ def hash_config(options: HashOptions) -> str:
         f"max_pixels={d.max_pixels};dihedral=1;inside={int(options.look_inside)};"
         f"containers={c.max_depth},{c.max_items},{c.max_total_bytes},{c.max_item_in_memory},"
         f"{c.max_ratio:g},{c.ratio_min_bytes};video={v.seconds_per_hash:g},{v.max_frames}"
+    )
+
+
+def within_timeout(options: HashOptions, file_timeout: float) -> HashOptions:
+    """Hashing options whose own time budgets (inside containers, decoding a video) end
+    before the pool kills a worker at ``file_timeout``: a long video or a big archive is
+    then reported with what was done and why it stopped, instead of as a timed-out file."""
+    budget = max(1.0, 0.75 * file_timeout)
+    c, v = options.containers, options.video
+    return replace(
+        options,
+        containers=replace(c, max_seconds=budget),
+        video=replace(v, max_seconds=budget),
     )
 
 
@@ -157,7 +170,11 @@ class ScanSession:
         if self._pool is None:
             o = self.options
             self._pool = HashPool(
-                o.jobs, o.hashing, o.file_timeout, nice=o.worker_nice, start_method=o.start_method
+                o.jobs,
+                within_timeout(o.hashing, o.file_timeout),
+                o.file_timeout,
+                nice=o.worker_nice,
+                start_method=o.start_method,
             )
         return self._pool
 

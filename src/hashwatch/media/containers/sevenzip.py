@@ -12,9 +12,9 @@ member's, so reading members in order decompresses each block once; reaching one
 order (or after an unread one) decompresses what lies between, counted against the budget.
 
 Declared sizes are checked up front: a member declaring more bytes than the budget has left
-is not yielded and the archive is reported as not fully scanned (``ContainerError``), so a
-header that lies (or a real bomb) does not stop the siblings of this archive. Each member's
-``packed`` is its share of its block's compressed size, for the walker's ratio check.
+is yielded with ``skip`` set (not decompressed), so a header that lies (or a real bomb)
+neither wastes the budget nor stops the walk of the outer file. Each member's ``packed`` is
+its share of its block's compressed size, for the walker's ratio check.
 """
 
 from __future__ import annotations
@@ -50,22 +50,36 @@ class _Block:
         self.fp, self.folder, self.start, self.packsize = fp, folder, start, packsize
         self.budget = budget
         self.spare: _Cursor | None = None
+        self._problem: str | None = None
 
-    def cursor_at(self, offset: int, label: str) -> _Cursor:
+    def _decompressor(self) -> Any:
+        try:
+            return self.folder.get_decompressor(self.packsize, reset=True)
+        except py7zr.exceptions.PasswordRequired as e:
+            raise EncryptedError(ENCRYPTED) from e
+        except Exception as e:  # an unsupported method (BCJ2...), bad coder properties
+            why = e.args[-1] if e.args and isinstance(e.args[-1], str) else _why(e)
+            raise ContainerError(f"7z compression not supported: {why.split('. ')[0]}") from e
+
+    def problem(self) -> str | None:
+        """Why this block cannot be decompressed at all, if so (checked once)."""
+        if self._problem is None:
+            try:
+                self._decompressor()
+                self._problem = ""
+            except ContainerError as e:
+                self._problem = str(e)
+        return self._problem or None
+
+    def cursor_at(self, offset: int) -> _Cursor:
         cur, self.spare = self.spare, None
         if cur is None or cur.out > offset:
-            try:
-                dec = self.folder.get_decompressor(self.packsize, reset=True)
-            except py7zr.exceptions.PasswordRequired as e:
-                raise EncryptedError(ENCRYPTED) from e
-            except Exception as e:  # unsupported method, bad coder properties...
-                raise ContainerError(f"7z block not readable: {_why(e)}") from e
-            cur = _Cursor(dec, self.start)
+            cur = _Cursor(self._decompressor(), self.start)
         gap = offset - cur.out
         left = self.budget.limits.max_total_bytes - self.budget.bytes
         if gap > left:
             raise ContainerError(
-                f"{label}: reaching it means decompressing {gap} bytes of its solid block, "
+                f"reaching it means decompressing {gap} bytes of its solid block, "
                 f"more than the {left} bytes left of the limit"
             )
         while cur.out < offset:
@@ -95,10 +109,10 @@ class _Block:
 class _MemberStream(io.RawIOBase):
     """A member's content, decompressed as it is read; its CRC is checked at the end."""
 
-    def __init__(self, block: _Block, offset: int, size: int, crc: int | None, label: str):
+    def __init__(self, block: _Block, offset: int, size: int, crc: int | None):
         super().__init__()
         self._block, self._offset, self._left = block, offset, size
-        self._want, self._crc, self._label = crc, 0, label
+        self._want, self._crc = crc, 0
         self._cur: _Cursor | None = None
 
     def readable(self) -> bool:
@@ -115,14 +129,14 @@ class _MemberStream(io.RawIOBase):
         if self._left <= 0 or size == 0:
             return b""
         if self._cur is None:
-            self._cur = self._block.cursor_at(self._offset, self._label)
+            self._cur = self._block.cursor_at(self._offset)
         data = self._block.read(self._cur, min(size, self._left, CHUNK))
         self._left -= len(data)
         self._crc = zlib.crc32(data, self._crc)
         if self._left <= 0:
             self._give_back()
             if self._want is not None and self._crc != self._want:
-                raise ContainerError(f"{self._label}: CRC mismatch (corrupt 7z archive)")
+                raise ContainerError("CRC mismatch (corrupt 7z archive)")
         return data
 
     def _give_back(self) -> None:
@@ -132,6 +146,10 @@ class _MemberStream(io.RawIOBase):
     def close(self) -> None:
         self._give_back()
         super().close()
+
+
+def _refused() -> BinaryIO:
+    raise ContainerError("not readable")
 
 
 def _why(e: BaseException) -> str:
@@ -178,13 +196,7 @@ def members(source: BinaryIO, budget: Budget, name: str) -> Iterator[Member]:
             budget.check_time()
             if f.is_directory or f.is_symlink or f.is_socket:
                 continue
-            label, size = str(f.filename), int(f.uncompressed or 0)
-            left = budget.limits.max_total_bytes - budget.bytes
-            if size > left:
-                raise ContainerError(
-                    f"{label}: declares {size} bytes, more than the {left} bytes left of the limit"
-                )
-            folder = f.folder
+            label, size, folder = str(f.filename), int(f.uncompressed or 0), f.folder
             if f.emptystream or folder is None or size == 0:
                 yield Member(label, 0, lambda: io.BytesIO(b""), 0)
                 continue
@@ -193,11 +205,18 @@ def members(source: BinaryIO, budget: Budget, name: str) -> Iterator[Member]:
                 raise ContainerError(f"{label}: 7z header names no block for it")
             offset = offsets.get(id(folder), 0)
             offsets[id(folder)] = offset + size
+            left = budget.limits.max_total_bytes - budget.bytes
+            why = block.problem()
+            if why is None and size > left:
+                why = f"declares {size} bytes, more than the {left} bytes left of the limit"
+            if why:
+                yield Member(label, size, _refused, skip=why)
+                continue
             total = max(1, int(folder.get_unpack_size() or 0))
             packed = max(1, block.packsize * size // total)
 
             def open_(b: _Block = block, o: int = offset, s: int = size, f: Any = f) -> BinaryIO:
-                return _MemberStream(b, o, s, f.crc32, str(f.filename))  # type: ignore[return-value]
+                return _MemberStream(b, o, s, f.crc32)  # type: ignore[return-value]
 
             yield Member(label, size, open_, packed)
     finally:
