@@ -60,7 +60,10 @@ def test_list_built_from_a_video_finds_its_copies_and_nothing_else(videos, tmp_p
     assert r.returncode == 0, r.stderr
     (row,) = _vpdq_rows(lst)
     frames = parse_vpdq(row["signal"])
-    assert 7 <= len(frames) <= 9  # one frame a second of an 8 s clip
+    # ten frames a second of an 8 s clip, each distinct hash once
+    assert 8 <= len(frames) <= 80
+    assert len({f.pdq for f in frames}) == len(frames)
+    assert frames[-1].timestamp >= 7.0
     r = cli("scan", "--list", str(lst), "--json", "--no-cache", str(videos["seen"]))
     assert r.returncode == 1, r.stderr
     found = [json.loads(line) for line in r.stdout.splitlines()]
@@ -114,6 +117,21 @@ def test_animated_gif_matches_its_webp_copy(tmp_path, cli):
     # the animation by vPDQ (and by the PDQ of its first frame); a still frame is no video
     assert ("anim.webp", "vpdq") in found
     assert ("still.png", "vpdq") not in found
+
+
+@pytest.mark.skipif(not VPDQ_REF.is_dir(), reason="vpdq reference data not present")
+def test_list_built_from_a_fast_moving_video_finds_another_encoding(tmp_path, cli):
+    """The chair videos: the camera moves fast (a frame's hash moves past 31 within three
+    frames), and the two encodings are offset by 111 frames. A list built with the default
+    (dense) sampling still finds the other encoding scanned at one frame a second."""
+    lst = tmp_path / "chair.csv"
+    r = cli("lists", "build", "--output", str(lst), str(VPDQ_REF / "chair-19-sd-bar.mp4"))
+    assert r.returncode == 0, r.stderr
+    names = ("chair-orig-22-sd-bar", "pattern-hd-no-bar", "doorknob-hd-no-bar")
+    files = [str(VPDQ_REF / f"{n}.mp4") for n in names]
+    r = cli("scan", "--list", str(lst), "--json", "--no-cache", *files)
+    found = sorted(Path(json.loads(x)["path"]).name for x in r.stdout.splitlines())
+    assert found == ["chair-orig-22-sd-bar.mp4"], r.stderr
 
 
 @pytest.mark.skipif(not VPDQ_REF.is_dir(), reason="vpdq reference data not present")

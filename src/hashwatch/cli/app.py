@@ -335,7 +335,14 @@ def lists_build(
     jobs: Jobs = 0,
     no_cache: NoCache = False,
     timeout: Timeout = 600.0,
-    frame_interval: FrameInterval = 1.0,
+    frame_interval: Annotated[
+        float,
+        typer.Option(
+            "--frame-interval",
+            help="Videos: seconds between sampled frames (0: every frame). Denser than the "
+            "1 s of scans, so a scan's samples find a listed frame wherever they fall.",
+        ),
+    ] = 0.1,
     quiet: Quiet = False,
 ) -> None:
     """Write a hash list (CSV) of every signal of every file under PATHS (and of every item

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..signals import PDQ_MIN_QUALITY
+from ..signals.types import format_vpdq, parse_vpdq
 from .model import ListEntry
 
 
@@ -32,9 +33,21 @@ def entries_for(
                 low += 1
         vpdq = getattr(h, "vpdq", None)
         if vpdq:
-            signals.append(("vpdq", vpdq))
+            signals.append(("vpdq", distinct_frames(vpdq)))
         for st, value in signals:
             if (st, value) not in seen:
                 seen.add((st, value))
                 entries.append(ListEntry(st, value, entry_id, category))
     return entries, low
+
+
+def distinct_frames(vpdq: str) -> str:
+    """A vPDQ with each distinct frame hash once (its first frame): matching compares
+    distinct hashes only, so a list entry loses nothing and a still scene costs one line."""
+    seen: set[str] = set()
+    keep = []
+    for f in parse_vpdq(vpdq):
+        if f.pdq not in seen:
+            seen.add(f.pdq)
+            keep.append(f)
+    return format_vpdq(keep)

@@ -14,17 +14,21 @@ time, so:
 - a packet that shows before the next target is sent with ``skip_frame=NONREF``: if no
   other frame refers to it the decoder drops it, and nothing else changes;
 - such packets are held back, and when a keyframe that shows at or before the target
-  arrives first, the held packets are dropped unsent: decoding restarts at the keyframe.
-  (Frames shown before that keyframe, including an open GOP's leading pictures, are never
-  sampled, so nothing that is hashed depends on what was dropped.)
+  arrives first and decoding can restart there cleanly (an IDR picture in H.264/HEVC, any
+  keyframe of VP8/VP9/AV1/MJPEG or of a stream without reordering), the held packets are
+  dropped unsent. Frames shown before that keyframe are never sampled, so nothing hashed
+  depends on what was dropped. (At an open-GOP I picture the H.264 decoder loses frames
+  and order when what precedes it is missing, so those are not restart points; and should
+  the decoder's output ever go out of order, dropping stops for the rest of the video.)
 
 Every frame that is hashed is therefore decoded from the same packets as in the naive path,
-bit for bit (``bench/bench_video.py`` measures it). The fast path also hands the hasher the
-decoded luma plane instead of converting to RGB: PDQ only looks at luma, and vpdq's luma
-(``0.299 R + 0.587 G + 0.114 B`` of swscale's BT.601 RGB) is the Y plane rescaled to 0..255
-up to rounding and clipping. Downscaling before PDQ is *not* faithful (PDQ's own box filter
-aliases differently at other sizes: distances of 10-40 bits on the reference videos), so
-planes are hashed at full size by :func:`hashwatch.hashing.vpdq.pdq_of_luma`.
+bit for bit (``bench/bench_video.py`` measures it: all sampled hashes equal), and converted
+to full-size RGB as vpdq does. Shortcuts measured and left out because they move hashes:
+downscaling before PDQ (PDQ's own box filter aliases differently at other sizes: 10-60 bits
+on the reference videos at 512 or 256 px), hashing the Y plane instead of RGB luma (up to 8
+bits on saturated colours, where RGB clips), and skipping H.264's deblocking filter (drift
+of up to 26 bits within a GOP). Frames are hashed by
+:func:`hashwatch.hashing.vpdq.pdq_of_rgb`, which gives pdqhash's result 20-50 times faster.
 
 Limits: a wall-clock budget, a cap on sampled frames and on frame size; broken input gives
 :class:`VideoDecodeError`, or a partial result with the reason when some frames were read.
@@ -43,7 +47,18 @@ import numpy as np
 from .decode import DecodeError
 
 #: MIME types (from :func:`hashwatch.media.sniff`) decoded as video.
-VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime", "video/x-matroska", "video/x-msvideo"})
+VIDEO_TYPES = frozenset(
+    {
+        "video/mp4",
+        "video/quicktime",
+        "video/x-matroska",
+        "video/x-msvideo",
+        "video/x-flv",
+        "video/x-ms-asf",
+        "video/mpeg",
+        "video/mp2t",
+    }
+)
 
 #: Smallest frame side PDQ hashes (vpdq refuses smaller frames too).
 MIN_SIDE = 5
@@ -108,7 +123,7 @@ def _open(source: str | os.PathLike | bytes, what: str):
         if os.path.isfile(src) and os.path.getsize(src) == 0:
             raise VideoDecodeError(f"{what} is empty (0 bytes)")
     try:
-        return av.open(src, "r", options={"probesize": "20000000"})
+        return av.open(src, "r")
     except av.FFmpegError as e:
         raise VideoDecodeError(f"cannot open {what}: {_msg(e)}") from e
     except (OSError, ValueError, MemoryError) as e:
@@ -153,15 +168,20 @@ class VideoSampler:
         self._container = _open(source, "video")
         try:
             self._setup()
-        except BaseException:
+        except VideoDecodeError:
             self.close()
             raise
+        except Exception as e:  # PyAV on hostile input: say so, do not crash the scan
+            self.close()
+            raise VideoDecodeError(f"cannot read video: {type(e).__name__}: {e}") from e
 
     def _setup(self) -> None:
         stream = _pick_stream(self._container)
         if stream is None:
             raise VideoDecodeError("no video stream in the file")
         cc = stream.codec_context
+        if cc is None:
+            raise VideoDecodeError("no decoder for the video stream's codec")
         w, h = int(cc.width or 0), int(cc.height or 0)
         if w * h > self.limits.max_pixels:
             raise VideoDecodeError(
@@ -185,10 +205,13 @@ class VideoSampler:
 
     def _duration(self, stream) -> float | None:
         if stream.duration and stream.time_base:
+            self._own_duration = True
             return float(stream.duration * stream.time_base)
-        if self._container.duration:
+        if self._container.duration:  # of the longest stream: maybe not the video's
             return self._container.duration / 1_000_000
         return None
+
+    _own_duration = False
 
     # -- context manager
 
@@ -240,8 +263,9 @@ class VideoSampler:
             self.incomplete = self._where(f"the file is broken ({self._read_error})")
             return
         d, t = self.info.duration, self._last_time
-        # a file cut short often still declares its full length: say so
-        if d and t is not None and t < d - max(3.0, 2 * self.limits.seconds_per_hash):
+        # a file cut short often still declares its video's full length: say so
+        slack = max(3.0, 2 * self.limits.seconds_per_hash)
+        if self._own_duration and d and t is not None and t < d - slack:
             self.incomplete = f"frames end at {t:.1f} s of the {d:.1f} s declared (truncated?)"
 
     def _where(self, reason: str) -> str:
@@ -366,7 +390,7 @@ class VideoSampler:
             if self._origin is None:
                 self._origin = frame.pts
             idx = self._index(frame.pts)
-        if idx <= self._last_index:
+        if idx < self._last_index:
             self._may_drop = False  # out of order: stop dropping packets (see _may_drop)
         self._last_index = max(idx, self._last_index)
         t = max(0.0, idx / (self.info.fps or 25.0))
