@@ -374,3 +374,24 @@ def test_cli_hash_and_scan_print_chains_and_extract_nothing(stick, tmp_path, cli
     # nothing extracted next to the originals, no temp files left behind
     assert sorted(p.name for p in stick.iterdir()) == before
     assert list(private_tmp.iterdir()) == []
+
+
+def test_pdf_and_7z_items_match_with_their_chains(tmp_path, cache_path):
+    import py7zr
+    from fpdf import FPDF
+
+    d = tmp_path / "docs"
+    d.mkdir()
+    src = tmp_path / "photo.jpg"
+    src.write_bytes(JPEG)
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.image(str(src), x=10, y=10, w=100)
+    (d / "report.pdf").write_bytes(bytes(pdf.output()))
+    with py7zr.SevenZipFile(d / "pack.7z", "w") as z:
+        z.writestr(JPEG, "deep/photo.jpg")
+    lst = HashList("kit", [ListEntry("md5", hashlib.md5(JPEG).hexdigest(), "p1")])
+    _, res = _run(Matcher([lst]), d, cache_path)
+    (m,) = res["report.pdf"].matches  # the embedded JPEG, byte for byte
+    assert m.inner.startswith("page-1/") and m.inner.endswith(".jpg")
+    assert [m.inner for m in res["pack.7z"].matches] == ["deep/photo.jpg"]
