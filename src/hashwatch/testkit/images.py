@@ -100,7 +100,10 @@ def _grid(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     while boxes:
         x0, y0, x1, y1 = boxes.pop()
         bw, bh = x1 - x0, y1 - y0
-        if max(bw, bh) < side // 40 or (max(bw, bh) < side // 12 and rng.integers(0, 3) == 0):
+        # (at least 2 px: below that a split makes an empty box and the same box again)
+        if max(bw, bh) < max(2, side // 40) or (
+            max(bw, bh) < side // 12 and rng.integers(0, 3) == 0
+        ):
             c = _jitter(rng, ramp[tone[(y0 + y1) // 2, (x0 + x1) // 2]], 8)
             draw.rectangle((x0, y0, x1, y1), fill=c)
             continue
