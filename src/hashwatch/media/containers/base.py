@@ -12,10 +12,11 @@ budget propagate.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +107,25 @@ class Member:
 
 class Reader(Protocol):
     def __call__(self, source: BinaryIO, budget: Budget, name: str) -> Iterator[Member]: ...
+
+
+class MemberStream(io.RawIOBase):
+    """Base of the readers' member streams: a subclass implements ``_read(size)`` for a
+    positive ``size`` (returning b"" at the end); reading all and ``readinto`` come from
+    here."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        return self._read(size)
+
+    def _read(self, size: int) -> bytes:
+        raise NotImplementedError

@@ -35,7 +35,7 @@ from typing import Any, BinaryIO, TypeVar
 from pypdf import PasswordType, PdfReader, apply_configuration, get_configuration
 from pypdf.generic import ArrayObject, DictionaryObject, StreamObject
 
-from .base import Budget, ContainerError, EncryptedError, LimitReached, Member
+from .base import Budget, ContainerError, EncryptedError, LimitReached, Member, MemberStream
 
 MAX_PAGES = 10_000
 MAX_IMAGES_PER_PAGE = 1_000
@@ -246,7 +246,7 @@ def _parms(stream: Any) -> bool:
     return isinstance(parms, DictionaryObject) and _resolve(parms.get("/Predictor", 1)) != 1
 
 
-class _Inflate(io.RawIOBase):
+class _Inflate(MemberStream):
     """A Flate stream's content, inflated as it is read (memory: one chunk)."""
 
     def __init__(self, raw: bytes):
@@ -254,17 +254,7 @@ class _Inflate(io.RawIOBase):
         self._tail = raw
         self._z = zlib.decompressobj()
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
+    def _read(self, size: int) -> bytes:
         while size and not self._z.eof:
             try:
                 out = self._z.decompress(self._tail, size)

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 
 import rarfile
 
-from .base import Budget, ContainerError, EncryptedError, LimitReached, Member
+from .base import Budget, ContainerError, EncryptedError, LimitReached, Member, MemberStream
 
 NO_TOOL = "no unrar tool installed (install unrar, unar, 7zip or libarchive-tools)"
 ENCRYPTED = "encrypted RAR archive (password needed)"
@@ -52,7 +52,7 @@ def have_tool() -> bool:
     return True
 
 
-class _Guarded(io.RawIOBase):
+class _Guarded(MemberStream):
     """A rarfile member stream whose errors become ContainerError and whose tool process is
     killed at the deadline or when the stream is closed early."""
 
@@ -70,17 +70,7 @@ class _Guarded(io.RawIOBase):
         if proc is not None and proc.poll() is None:
             proc.kill()
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
+    def _read(self, size: int) -> bytes:
         try:
             return bytes(self._inner.read(size))
         except Exception as e:

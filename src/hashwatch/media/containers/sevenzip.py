@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 import py7zr
 import py7zr.exceptions
 
-from .base import Budget, ContainerError, EncryptedError, LimitReached, Member
+from .base import Budget, ContainerError, EncryptedError, LimitReached, Member, MemberStream
 
 CHUNK = 1 << 20
 ENCRYPTED = "encrypted 7z archive (password needed)"
@@ -106,7 +106,7 @@ class _Block:
                 return data
 
 
-class _MemberStream(io.RawIOBase):
+class _MemberStream(MemberStream):
     """A member's content, decompressed as it is read; its CRC is checked at the end."""
 
     def __init__(self, block: _Block, offset: int, size: int, crc: int | None):
@@ -115,17 +115,7 @@ class _MemberStream(io.RawIOBase):
         self._want, self._crc = crc, 0
         self._cur: _Cursor | None = None
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
+    def _read(self, size: int) -> bytes:
         if self._left <= 0 or size == 0:
             return b""
         if self._cur is None:
