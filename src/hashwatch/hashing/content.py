@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..media import DecodeError, DecodeLimits, decode_for_pdq, is_image, sniff
+from ..media.animated import ANIMATED_TYPES
 from ..media.containers import ContainerLimits, is_container
 from ..media.sniff import SNIFF_BYTES
 from ..media.video import VIDEO_TYPES, VideoLimits
@@ -136,7 +137,7 @@ def _add_perceptual(out: ContentHashes, source: bytes | str, options: HashOption
 
 
 def _add_animation(out: ContentHashes, data: bytes, options: HashOptions) -> None:
-    if out.media not in ("image/gif", "image/webp", "image/png"):
+    if out.media not in ANIMATED_TYPES:
         return
     from .vpdq import hash_animation
 

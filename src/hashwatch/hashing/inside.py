@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from ..media.animated import ANIMATED_TYPES
 from ..media.containers import walk_inside
 from ..media.video import VIDEO_TYPES
 from .content import ContentHashes, HashOptions, InnerHashes, hash_bytes
@@ -23,7 +24,7 @@ def hash_inside(
             continue
         if item.data is not None:
             opts = options
-            if item.media in VIDEO_TYPES or item.media in ("image/gif", "image/webp", "image/png"):
+            if item.media in VIDEO_TYPES or item.media in ANIMATED_TYPES:
                 # a video inside gets what is left of the file's time, not a budget of its own
                 assert walk.budget is not None
                 left = max(0.5, walk.budget.deadline - time.monotonic())

@@ -12,7 +12,7 @@ from ..lists.model import HashList, ListEntry
 from ..signals import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, pdq_to_array
 from ..signals.types import parse_vpdq
 from .exact import ExactIndex
-from .pdq_small import SMALL_MAX, SmallPDQIndex
+from .pdq_small import pdq_index_for
 
 #: Signal types matched by equality, with their width in bytes.
 EXACT_TYPES = {"md5": 16, "sha1": 20, "sha256": 32}
@@ -82,12 +82,7 @@ class Matcher:
             [self._threshold(self._entries[i][0]) for i in pdq_ids], dtype=np.int32
         )
         packed = pdq_to_array(self._entries[i][1].signal for i in pdq_ids)
-        if len(pdq_ids) <= SMALL_MAX:
-            self._pdq = SmallPDQIndex(packed)
-        else:  # numba-compiled, imported only when a list needs it
-            from .pdq_index import PDQIndex
-
-            self._pdq = PDQIndex.build(packed)
+        self._pdq = pdq_index_for(packed)  # numba only for lists over SMALL_MAX
         self._pdq_max = int(self._pdq_thresholds.max()) if len(pdq_ids) else 0
         self._vpdq_ids = by_type.get("vpdq", [])
         self._vpdq = None

@@ -41,3 +41,13 @@ class SmallPDQIndex:
         if not qi:
             return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32))
         return np.concatenate(qi), np.concatenate(ei), np.concatenate(dd)
+
+
+def pdq_index_for(packed: np.ndarray):
+    """The index for these packed hashes: brute force up to :data:`SMALL_MAX`, else the
+    numba :class:`PDQIndex` (imported only then)."""
+    if len(packed) <= SMALL_MAX:
+        return SmallPDQIndex(packed)
+    from .pdq_index import PDQIndex
+
+    return PDQIndex.build(packed)

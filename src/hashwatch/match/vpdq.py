@@ -26,7 +26,7 @@ import numpy as np
 
 from ..signals.pdq import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, pdq_to_array
 from ..signals.types import VpdqFrame
-from .pdq_small import SMALL_MAX, SmallPDQIndex
+from .pdq_small import pdq_index_for
 
 #: Meta's defaults (python-threatexchange ``vpdq_util.py``).
 VPDQ_DISTANCE = PDQ_DEFAULT_THRESHOLD
@@ -68,11 +68,7 @@ def distinct_hashes(frames: Iterable[VpdqFrame], quality: int = VPDQ_QUALITY) ->
 
 
 def _pairs(a: np.ndarray, b: np.ndarray, distance: int):
-    if len(b) <= SMALL_MAX:
-        return SmallPDQIndex(b).query(a, distance)
-    from .pdq_index import PDQIndex
-
-    return PDQIndex.build(b).query(a, distance)
+    return pdq_index_for(b).query(a, distance)
 
 
 def compare(
@@ -124,15 +120,7 @@ class VpdqIndex:
             (e for o in owners_of for e in o), np.int64, int(counts.sum()) if len(counts) else 0
         )
         packed = pdq_to_array(position)
-        self._index = self._build(packed)
-
-    @staticmethod
-    def _build(packed: np.ndarray):
-        if len(packed) <= SMALL_MAX:
-            return SmallPDQIndex(packed)
-        from .pdq_index import PDQIndex
-
-        return PDQIndex.build(packed)
+        self._index = pdq_index_for(packed)
 
     def __len__(self) -> int:
         return len(self._sizes)
