@@ -48,7 +48,8 @@ def test_build_check_and_scan(tmp_path, cli):
     assert r.returncode == 0, r.stderr
     r = cli("lists", "check", str(lst))
     assert r.returncode == 0, r.stderr
-    assert "4 entries" in r.stdout and "pdq: 1" in r.stdout and "md5: 1" in r.stdout
+    assert "5 entries" in r.stdout and "pdq: 1" in r.stdout and "md5: 1" in r.stdout
+    assert "pdq_center80: 1" in r.stdout  # derived: the central 80%, for cropped copies
 
     r = cli("scan", "--json", "--list", str(lst), str(d))
     assert r.returncode == 1, r.stderr

@@ -120,7 +120,7 @@ class Lists:
         self.matcher = self._build()
 
     def _build(self) -> Matcher:
-        return Matcher(list(self.by_name.values()), MatchSettings(dihedral=True))
+        return Matcher(list(self.by_name.values()), MatchSettings(dihedral=True, views=True))
 
     def get(self, name: str) -> HashList | None:
         return self.by_name.get(name)

@@ -237,8 +237,17 @@ def scan_cmd(
     ] = 31,
     min_quality: Annotated[int, typer.Option(help="PDQ quality below which no match.")] = 50,
     dihedral: Annotated[
-        bool, typer.Option("--dihedral", help="Also match rotated and mirrored copies.")
-    ] = False,
+        bool,
+        typer.Option("--dihedral/--no-dihedral", help="Also match rotated and mirrored copies."),
+    ] = True,
+    views: Annotated[
+        bool,
+        typer.Option(
+            "--views/--no-views",
+            help="Also match pictures inside bars, frames or screenshots, and (against lists "
+            "built from pictures) cropped or slightly turned copies.",
+        ),
+    ] = True,
     video_query: Annotated[
         float,
         typer.Option(
@@ -292,7 +301,7 @@ def scan_cmd(
     )
     lists = _load_lists(list_files, hex_type == "pdq", trusted_key)
     settings = MatchSettings(
-        threshold, min_quality, dihedral, video_query / 100, video_compared / 100
+        threshold, min_quality, dihedral, video_query / 100, video_compared / 100, views
     )
     matcher = Matcher(lists, settings)
 

@@ -14,7 +14,7 @@ from ..media.animated import ANIMATED_TYPES
 from ..media.containers import ContainerLimits, is_container
 from ..media.sniff import SNIFF_BYTES
 from ..media.video import VIDEO_TYPES, VideoLimits
-from ..signals.pdq import pdq_from_bits
+from ..signals.pdq import PDQ_MIN_QUALITY, pdq_from_bits
 from ..signals.types import format_vpdq
 
 _CHUNK = 1 << 20
@@ -32,6 +32,9 @@ class HashOptions:
     max_in_memory: int = 256 << 20
     #: Also compute the 8 dihedral PDQ variants (rotations and flips) of images.
     dihedral: bool = False
+    #: Also compute the trimmed views, centre regions and ``pdq_center80`` hash of images
+    #: (:mod:`.views`), which match copies with bars, in screenshots, cropped or turned.
+    views: bool = False
     #: Look inside archives, compressed files and documents.
     look_inside: bool = True
     containers: ContainerLimits = field(default_factory=ContainerLimits)
@@ -51,6 +54,12 @@ class ContentHashes:
     pdq: str | None = None
     pdq_quality: int | None = None
     pdq_dihedral: list[str] | None = None
+    #: Trimmed views (content inside bars or a window), matched against listed PDQ hashes.
+    pdq_views: list[str] | None = None
+    #: Centre regions (cropped or rotated copies), matched against ``pdq_center80`` entries.
+    pdq_regions: list[str] | None = None
+    #: The ``pdq_center80`` hash (central 80%), which ``lists build`` lists beside the PDQ.
+    pdq_center: str | None = None
     #: Why the perceptual signal (PDQ, vPDQ) is missing or partial: not fully scanned.
     pdq_error: str | None = None
     #: Videos and animated images: the canonical vPDQ text (``frame,quality,pdq,seconds;...``).
@@ -175,6 +184,12 @@ def _add_pdq(out: ContentHashes, data: bytes, options: HashOptions) -> None:
         out.pdq, out.pdq_dihedral = hashes[0], hashes
     else:
         out.pdq, out.pdq_quality = pdq_of_array(rgb)
+    if options.views:
+        from . import views
+
+        out.pdq_views, out.pdq_regions = views.views(rgb)
+        center, quality = views.center_hash(rgb)
+        out.pdq_center = center if quality >= PDQ_MIN_QUALITY else None
 
 
 def hash_file(

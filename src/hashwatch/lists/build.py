@@ -15,9 +15,10 @@ def entries_for(
     ids: Iterable[str] | None = None,
 ) -> tuple[list[ListEntry], int]:
     """Every signal of every item as list entries, and the number of PDQ hashes left out
-    because their quality is too low to ever match. Entries of one item share an id: the
-    item's from ``ids`` if given, else the first 16 digits of its sha256 (stable, and says
-    nothing about the content)."""
+    because their quality is too low to ever match. A picture also gets its derived
+    ``pdq_center80`` hash (central 80%, when it was hashed with ``views``). Entries of one
+    item share an id: the item's from ``ids`` if given, else the first 16 digits of its
+    sha256 (stable, and says nothing about the content)."""
     id_iter = iter(ids) if ids is not None else None
     entries: list[ListEntry] = []
     seen: set[tuple[str, str]] = set()
@@ -29,6 +30,9 @@ def entries_for(
         if pdq:
             if quality is not None and quality >= PDQ_MIN_QUALITY:
                 signals.append(("pdq", pdq))
+                center = getattr(h, "pdq_center", None)
+                if center:  # derived: matches copies cropped by up to ~12%
+                    signals.append(("pdq_center80", center))
             else:
                 low += 1
         vpdq = getattr(h, "vpdq", None)

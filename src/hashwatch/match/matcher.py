@@ -14,6 +14,10 @@ from ..signals.types import parse_vpdq
 from .exact import ExactIndex
 from .pdq_small import pdq_index_for
 
+#: The derived signal type holding the PDQ of a picture's central 80%.
+CENTER = "pdq_center80"
+_VIA = {0: None, 1: "rotated", 2: "trimmed", 3: "region"}
+
 #: Signal types matched by equality, with their width in bytes.
 EXACT_TYPES = {"md5": 16, "sha1": 20, "sha256": 32}
 
@@ -41,6 +45,10 @@ class Match:
     #: Where inside the scanned file the matching item is (``a.zip!dir/b.jpg``); None for
     #: the file itself.
     inner: str | None = None
+    #: How a perceptual match was found when not on the whole picture as it is: ``rotated``
+    #: (a rotation or mirror of it), ``trimmed`` (its content inside bars or a window),
+    #: ``region`` (a centre region against a ``pdq_center80`` entry: cropped or turned).
+    via: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,6 +64,8 @@ class MatchSettings:
     vpdq_query_share: float = 0.8
     #: ...and at least this share of the listed video's frames match it (Meta's defaults).
     vpdq_compared_share: float = 0.0
+    #: Match the trimmed views and centre regions of pictures (when they were hashed).
+    views: bool = False
 
 
 class Matcher:
@@ -76,8 +86,13 @@ class Matcher:
             if ids:
                 idx = ExactIndex.build(width, [self._entries[i][1].signal for i in ids])
                 self._exact[st] = (idx, np.asarray(ids, dtype=np.int64))
-        pdq_ids = by_type.get("pdq", [])
+        pdq_ids = by_type.get("pdq", []) + by_type.get(CENTER, [])
         self._pdq_ids = np.asarray(pdq_ids, dtype=np.int64)
+        #: which indexed hashes are ``pdq_center80`` (derived) ones
+        self._pdq_center = np.asarray(
+            [self._entries[i][1].signal_type == CENTER for i in pdq_ids], dtype=bool
+        )
+        self._originals = self._original_pdqs()
         self._pdq_thresholds = np.asarray(
             [self._threshold(self._entries[i][0]) for i in pdq_ids], dtype=np.int32
         )
@@ -97,8 +112,16 @@ class Matcher:
         self.unsupported = {
             st: len(v)
             for st, v in by_type.items()
-            if st not in EXACT_TYPES and st not in ("pdq", "vpdq")
+            if st not in EXACT_TYPES and st not in ("pdq", CENTER, "vpdq")
         }
+
+    def _original_pdqs(self) -> dict[tuple[int, str], str]:
+        """(list, entry id) -> the entry's own PDQ, which its derived hashes come from."""
+        out: dict[tuple[int, str], str] = {}
+        for li, e in self._entries:
+            if e.signal_type == "pdq":
+                out.setdefault((li, e.entry_id), e.signal)
+        return out
 
     def _threshold(self, list_index: int) -> int:
         t = self.lists[list_index].pdq_threshold
@@ -162,29 +185,48 @@ class Matcher:
         return out
 
     def _match_pdq(self, items: Sequence[object], out: list[list[Match]]) -> None:
+        # every query hash with its owner and how it was made: 0 the picture, 1 a rotation
+        # or mirror, 2 a trimmed view (against listed PDQs), 3 a centre region (against
+        # pdq_center80 entries only)
         queries: list[str] = []
         owner: list[int] = []
+        kind: list[int] = []
+        s = self.settings
         for n, item in enumerate(items):
             pdq = getattr(item, "pdq", None)
             quality = getattr(item, "pdq_quality", None)
-            if not pdq or quality is None or quality < self.settings.pdq_min_quality:
+            if not pdq or quality is None or quality < s.pdq_min_quality:
                 continue
-            variants = getattr(item, "pdq_dihedral", None) if self.settings.dihedral else None
-            for h in variants or [pdq]:
+            variants = getattr(item, "pdq_dihedral", None) if s.dihedral else None
+            for v, h in enumerate(variants or [pdq]):
                 queries.append(h)
                 owner.append(n)
+                kind.append(0 if v == 0 else 1)
+            if s.views:
+                for k, name in ((2, "pdq_views"), (3, "pdq_regions")):
+                    for h in getattr(item, name, None) or ():
+                        queries.append(h)
+                        owner.append(n)
+                        kind.append(k)
         if not queries:
             return
         qi, ei, dist = self._pdq.query(pdq_to_array(queries), self._pdq_max)
-        best: dict[tuple[int, int], int] = {}
+        # one match per (item, list entry): the closest, the whole picture first
+        best: dict[tuple[int, int, str, str], tuple[int, int, int]] = {}
         for q, e, d in zip(qi.tolist(), ei.tolist(), dist.tolist(), strict=True):
             if d > self._pdq_thresholds[e]:
                 continue
-            key = (owner[q], e)
-            if key not in best or d < best[key]:
-                best[key] = d
-        for (n, e), d in best.items():
-            out[n].append(self._make(int(self._pdq_ids[e]), d))
+            center = bool(self._pdq_center[e])
+            if (kind[q] == 2 and center) or (kind[q] == 3 and not center):
+                continue  # views match listed PDQs; regions match centre hashes only
+            li, entry = self._entries[int(self._pdq_ids[e])]
+            root = self._originals.get((li, entry.entry_id), "") if center else entry.signal
+            key = (owner[q], li, entry.entry_id, root)
+            rank = (kind[q] > 0, d, kind[q])
+            if key not in best or rank < (best[key][2] > 0, best[key][1], best[key][2]):
+                best[key] = (e, d, kind[q])
+        for (n, *_), (e, d, k) in best.items():
+            out[n].append(self._make(int(self._pdq_ids[e]), d, _VIA[k]))
 
     def _match_vpdq(self, items: Sequence[object], out: list[list[Match]]) -> None:
         assert self._vpdq is not None
@@ -198,9 +240,12 @@ class Matcher:
             ):
                 out[n].append(self._make(self._vpdq_ids[hit.entry], hit.distance))
 
-    def _make(self, entry_index: int, distance: int) -> Match:
+    def _make(self, entry_index: int, distance: int, via: str | None = None) -> Match:
         li, e = self._entries[entry_index]
         hl = self.lists[li]
+        derived = e.derived_from
+        if derived is None and e.signal_type == CENTER:
+            derived = self._originals.get((li, e.entry_id))
         return Match(
             e.signal_type,
             vpdq_digest(e.signal) if e.signal_type == "vpdq" else e.signal,
@@ -209,5 +254,6 @@ class Matcher:
             e.entry_id,
             e.category,
             hl.version,
-            e.derived_from,
+            derived,
+            via=via,
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..hashing import ContentHashes, InnerHashes
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 # A container's items are kept beside it (``items``), so an unchanged archive is never
@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS files (
     path TEXT NOT NULL, media TEXT NOT NULL,
     md5 BLOB NOT NULL, sha1 BLOB NOT NULL, sha256 BLOB NOT NULL,
     pdq BLOB, pdq_quality INTEGER, pdq_dihedral BLOB, pdq_error TEXT, vpdq TEXT,
-    incomplete TEXT, n_items INTEGER NOT NULL,
+    pdq_views BLOB, incomplete TEXT, n_items INTEGER NOT NULL,
     verdict_key TEXT, verdict TEXT,
     scanned_at REAL NOT NULL,
     PRIMARY KEY (dev, ino)
@@ -40,16 +40,19 @@ CREATE TABLE IF NOT EXISTS items (
     inner TEXT NOT NULL, error TEXT, size INTEGER, media TEXT,
     md5 BLOB, sha1 BLOB, sha256 BLOB,
     pdq BLOB, pdq_quality INTEGER, pdq_dihedral BLOB, pdq_error TEXT, vpdq TEXT,
+    pdq_views BLOB,
     PRIMARY KEY (dev, ino, seq)
 ) WITHOUT ROWID;
 """
-_HASH_COLS = "size, media, md5, sha1, sha256, pdq, pdq_quality, pdq_dihedral, pdq_error, vpdq"
+_HASH_COLS = (
+    "size, media, md5, sha1, sha256, pdq, pdq_quality, pdq_dihedral, pdq_error, vpdq, pdq_views"
+)
 
 
 def _hashes(r, dihedral: bool) -> ContentHashes:
-    """ContentHashes from the ten columns of ``_HASH_COLS``."""
+    """ContentHashes from the eleven columns of ``_HASH_COLS``."""
     variants = r[7]
-    return ContentHashes(
+    out = ContentHashes(
         size=r[0],
         media=r[1],
         md5=r[2].hex(),
@@ -63,10 +66,13 @@ def _hashes(r, dihedral: bool) -> ContentHashes:
         pdq_error=r[8],
         vpdq=r[9],
     )
+    if r[10]:
+        out.pdq_views, out.pdq_regions, out.pdq_center = _unpack_views(r[10])
+    return out
 
 
 def _item_values(it: InnerHashes) -> tuple:
-    return _hash_values(it.hashes) if it.hashes is not None else (None,) * 10
+    return _hash_values(it.hashes) if it.hashes is not None else (None,) * 11
 
 
 def _hash_values(h: ContentHashes) -> tuple:
@@ -81,7 +87,23 @@ def _hash_values(h: ContentHashes) -> tuple:
         bytes.fromhex("".join(h.pdq_dihedral)) if h.pdq_dihedral else None,
         h.pdq_error,
         h.vpdq,
+        _pack_views(h),
     )
+
+
+def _pack_views(h: ContentHashes) -> bytes | None:
+    """Views, regions and centre hash in one blob: three counts, then the hashes."""
+    views, regions = h.pdq_views or [], h.pdq_regions or []
+    if not (views or regions or h.pdq_center):
+        return None
+    n = (len(views), len(regions), 1 if h.pdq_center else 0)
+    return bytes(n) + bytes.fromhex("".join(views + regions + ([h.pdq_center] * n[2])))
+
+
+def _unpack_views(blob: bytes) -> tuple[list[str], list[str], str | None]:
+    nv, nr, nc = blob[0], blob[1], blob[2]
+    hashes = [blob[i : i + 32].hex() for i in range(3, 3 + 32 * (nv + nr + nc), 32)]
+    return hashes[:nv], hashes[nv : nv + nr], hashes[-1] if nc else None
 
 
 @dataclass(slots=True)
@@ -187,11 +209,11 @@ class ScanCache:
             or row[1] != st.st_ctime_ns
         ):
             return None
-        hashes = _hashes(row[2:12], dihedral)
-        hashes.incomplete = row[12]
-        if row[13]:
+        hashes = _hashes(row[2:13], dihedral)
+        hashes.incomplete = row[13]
+        if row[14]:
             hashes.items = self._items(st.st_dev, st.st_ino, dihedral)
-        return CachedFile(hashes, row[14], row[15])
+        return CachedFile(hashes, row[15], row[16])
 
     def _items(self, dev: int, ino: int, dihedral: bool) -> list[InnerHashes]:
         return [
@@ -219,9 +241,9 @@ class ScanCache:
             last = (rows[-1][0], rows[-1][1])
             out = []
             for r in rows:
-                h = _hashes(r[5:15], dihedral)
-                h.incomplete = r[15]
-                if r[16]:
+                h = _hashes(r[5:16], dihedral)
+                h.incomplete = r[16]
+                if r[17]:
                     h.items = self._items(r[0], r[1], dihedral)
                 out.append(StoredFile(r[2], r[0], r[1], r[3], h, r[4]))
             yield out
@@ -285,12 +307,12 @@ class ScanCache:
                     "DELETE FROM items WHERE dev=? AND ino=?", [p[:2] for p in self._pending]
                 )
                 db.executemany(
-                    "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT OR REPLACE INTO files VALUES ({','.join('?' * 21)})",
                     self._pending,
                 )
             if self._pending_items:
                 db.executemany(
-                    "INSERT OR REPLACE INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT OR REPLACE INTO items VALUES ({','.join('?' * 16)})",
                     [row for rows in self._pending_items.values() for row in rows],
                 )
             if self._verdicts:

@@ -21,7 +21,7 @@ from .walk import FileItem, WalkOptions, walk
 class ScanOptions:
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     walk: WalkOptions = field(default_factory=WalkOptions)
-    hashing: HashOptions = field(default_factory=lambda: HashOptions(dihedral=True))
+    hashing: HashOptions = field(default_factory=lambda: HashOptions(dihedral=True, views=True))
     #: Seconds a single file may take to read, decode and hash.
     file_timeout: float = 60.0
     #: None: the default cache file; False-y ``use_cache`` turns it off.
@@ -77,7 +77,8 @@ def hash_config(options: HashOptions) -> str:
     c, v = options.containers, options.video
     return (
         f"engine={__version__};min_side={d.min_side};reduce={d.reduce_min_side};"
-        f"max_pixels={d.max_pixels};dihedral=1;inside={int(options.look_inside)};"
+        f"max_pixels={d.max_pixels};dihedral=1;views={int(options.views)};"
+        f"inside={int(options.look_inside)};"
         f"containers={c.max_depth},{c.max_items},{c.max_total_bytes},{c.max_item_in_memory},"
         f"{c.max_ratio:g},{c.ratio_min_bytes};video={v.seconds_per_hash:g},{v.max_frames}"
     )

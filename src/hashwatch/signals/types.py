@@ -1,4 +1,5 @@
-"""The built-in signal types: md5, sha1, sha256 (exact), pdq and vpdq (perceptual)."""
+"""The built-in signal types: md5, sha1, sha256 (exact), pdq, pdq_center80 and vpdq
+(perceptual)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,15 @@ class _PDQ(SignalType):
 
     def distance(self, a: str, b: str) -> int:
         return pdq_distance(a, b)
+
+
+class _PDQCenter(_PDQ):
+    """PDQ of a picture's central 80% (10% cut from every side), made by ``hashwatch lists
+    build`` beside each picture's PDQ so that cropped copies match
+    (:mod:`hashwatch.hashing.views`). A derived hash: never what a list imported."""
+
+    name = "pdq_center80"
+    aliases = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,4 +137,5 @@ MD5 = register(_MD5())
 SHA1 = register(_SHA1())
 SHA256 = register(_SHA256())
 PDQ = register(_PDQ())
+PDQ_CENTER = register(_PDQCenter())
 VPDQ = register(_VPDQ())
