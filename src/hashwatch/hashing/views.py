@@ -62,14 +62,14 @@ REGIONS: tuple[Box, ...] = _regions()
 
 
 def luma_plane(rgb: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
-    """PDQ's luma of an RGB ``uint8`` array, box-filtered down to ``max_side`` at most."""
-    plane = rgb.astype(np.float32) @ _LUMA
-    h, w = plane.shape
+    """PDQ's luma of an RGB ``uint8`` array, box-filtered down to ``max_side`` at most (the
+    colour picture is reduced first: six times less arithmetic than a full-size luma)."""
+    h, w = rgb.shape[:2]
     scale = max_side / max(h, w)
-    if scale >= 1:
-        return plane
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(plane, "F").resize(size, Image.Resampling.BOX))
+    if scale < 1:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        rgb = np.asarray(Image.fromarray(rgb, "RGB").resize(size, Image.Resampling.BOX))
+    return rgb.astype(np.float32) @ _LUMA
 
 
 def _cut(plane: np.ndarray, box: Box) -> np.ndarray:
@@ -211,19 +211,24 @@ def _peel_uniform(
 
 
 def _smooth_depth(plane: np.ndarray, side: int, max_share: float = 0.35) -> int:
-    """How many smooth lines lie on ``side`` before a sharp edge (0 if none is met)."""
+    """How many smooth lines lie on ``side`` before the first rough line or a sharp step
+    (a line differing from the one before it 4 times more than the smooth lines did); 0 if
+    neither comes within ``max_share`` of the side."""
     h, w = plane.shape
     dim = h if side < 2 else w
     box = [0, 0, w, h]
     depth = 0
+    steps: list[float] = []
     while depth < max_share * dim:
         line = _line(plane, box, side)
-        if np.mean(np.abs(np.diff(line)) < 3.0) < 0.9:
-            return 0
+        if np.mean(np.abs(np.diff(line)) < 8.0) < 0.9:
+            return depth
         box = _inward(box, side)
         depth += 1
-        if np.mean(np.abs(_line(plane, box, side) - line) > 6.0) >= 0.5:
+        step = float(np.mean(np.abs(_line(plane, box, side) - line)))
+        if steps and step >= 2.0 and step >= 4.0 * (np.mean(steps) + 0.1):
             return depth
+        steps.append(step)
     return 0
 
 
