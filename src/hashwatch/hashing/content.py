@@ -14,7 +14,7 @@ from ..media.animated import ANIMATED_TYPES
 from ..media.containers import ContainerLimits, is_container
 from ..media.sniff import SNIFF_BYTES
 from ..media.video import VIDEO_TYPES, VideoLimits
-from ..signals.pdq import PDQ_MIN_QUALITY, pdq_from_bits
+from ..signals.pdq import pdq_from_bits
 from ..signals.types import format_vpdq
 
 _CHUNK = 1 << 20
@@ -187,9 +187,7 @@ def _add_pdq(out: ContentHashes, data: bytes, options: HashOptions) -> None:
     if options.views:
         from . import views
 
-        out.pdq_views, out.pdq_regions = views.views(rgb)
-        center, quality = views.center_hash(rgb)
-        out.pdq_center = center if quality >= PDQ_MIN_QUALITY else None
+        out.pdq_views, out.pdq_regions, out.pdq_center = views.views(rgb)
 
 
 def hash_file(

@@ -30,7 +30,7 @@ _DCT = (
 _BIT = (1 << np.arange(16, dtype=np.uint32)).astype(np.uint32)
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=1024)  # views cut planes of many sizes
 def _axis_weights(n: int) -> tuple[np.ndarray, np.ndarray]:
     """For one axis of ``n`` pixels: the first input index of each of the 64 samples and
     their ``(64, k)`` weights, i.e. PDQ's two box-filter passes followed by decimation."""

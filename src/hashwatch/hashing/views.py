@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from ..signals.pdq import PDQ_MIN_QUALITY
-from .pdq_plane import _LUMA, coefficients, dihedral_coefficients, hash_of
+from .pdq_plane import _FLIP, _LUMA, coefficients, dihedral_coefficients, hash_of
 
 #: The luma plane the views are cut from is at most this many pixels on its long side.
 MAX_SIDE = 512
@@ -34,6 +34,8 @@ MIN_BOX = 0.3
 CENTER_MARGIN = 0.1
 #: Degrees a rotated copy is turned back by, before its centre region is hashed.
 ROTATIONS = (-4.0, 4.0)
+
+_MIRROR = _FLIP[None, :]
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as shares of the width and height
 
@@ -62,14 +64,17 @@ REGIONS: tuple[Box, ...] = _regions()
 
 
 def luma_plane(rgb: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
-    """PDQ's luma of an RGB ``uint8`` array, box-filtered down to ``max_side`` at most (the
-    colour picture is reduced first: six times less arithmetic than a full-size luma)."""
+    """PDQ's luma (``0.299 R + 0.587 G + 0.114 B``) of an RGB ``uint8`` array, box-filtered
+    down to ``max_side`` at most. A large picture is converted to 8-bit luma and reduced
+    by Pillow first (a third of the data to filter; the rounding moves no PDQ bit that
+    matters at this scale)."""
     h, w = rgb.shape[:2]
     scale = max_side / max(h, w)
-    if scale < 1:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        rgb = np.asarray(Image.fromarray(rgb, "RGB").resize(size, Image.Resampling.BOX))
-    return rgb.astype(np.float32) @ _LUMA
+    if scale >= 1:
+        return rgb.astype(np.float32) @ _LUMA
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    grey = Image.fromarray(rgb, "RGB").convert("L").resize(size, Image.Resampling.BOX)
+    return np.asarray(grey, dtype=np.float32)
 
 
 def _cut(plane: np.ndarray, box: Box) -> np.ndarray:
@@ -80,18 +85,22 @@ def _cut(plane: np.ndarray, box: Box) -> np.ndarray:
 
 def center_hash(rgb: np.ndarray) -> tuple[str, int]:
     """The ``pdq_center80`` hash of a picture (its central 80%) and that region's quality."""
+    return _center(luma_plane(rgb))
+
+
+def _center(plane: np.ndarray) -> tuple[str, int]:
     m = CENTER_MARGIN
-    coef, quality = coefficients(_cut(luma_plane(rgb), (m, m, 1 - m, 1 - m)))
+    coef, quality = coefficients(_cut(plane, (m, m, 1 - m, 1 - m)))
     return hash_of(coef), quality
 
 
-def views(rgb: np.ndarray) -> tuple[list[str], list[str]]:
-    """The trimmed views (8 rotations and flips of each content box) and the centre regions
-    (each region and its mirror, then the turned-back rotations) of a picture. Views and
-    regions of too little quality are left out."""
+def views(rgb: np.ndarray) -> tuple[list[str], list[str], str | None]:
+    """The trimmed views (8 rotations and flips of each content box), the centre regions
+    (each region and its mirror, then the turned-back rotations) and the ``pdq_center80``
+    hash of a picture. Views, regions and centres of too little quality are left out."""
     plane = luma_plane(rgb)
     if min(plane.shape) < 16:
-        return [], []
+        return [], [], None
     trimmed: list[str] = []
     for box in content_boxes(plane):
         coef, quality = coefficients(_cut(plane, box))
@@ -100,17 +109,16 @@ def views(rgb: np.ndarray) -> tuple[list[str], list[str]]:
     regions: list[str] = []
     for box in REGIONS:
         coef, quality = coefficients(_cut(plane, box))
-        if quality >= PDQ_MIN_QUALITY:
-            variants = dihedral_coefficients(coef)
-            regions.extend((hash_of(variants[0]), hash_of(variants[1])))  # itself, mirrored
-    m = CENTER_MARGIN
+        if quality >= PDQ_MIN_QUALITY:  # itself and mirrored (odd columns negated)
+            regions.extend((hash_of(coef), hash_of(coef * _MIRROR)))
     image = Image.fromarray(plane, "F")
     for degrees in ROTATIONS:
         turned = np.asarray(image.rotate(degrees, resample=Image.Resampling.BILINEAR))
-        coef, quality = coefficients(_cut(turned, (m, m, 1 - m, 1 - m)))
+        hashed, quality = _center(turned)
         if quality >= PDQ_MIN_QUALITY:
-            regions.append(hash_of(coef))
-    return _unique(trimmed), _unique(regions)
+            regions.append(hashed)
+    center, quality = _center(plane)
+    return _unique(trimmed), _unique(regions), center if quality >= PDQ_MIN_QUALITY else None
 
 
 def _unique(hashes: list[str]) -> list[str]:
@@ -214,21 +222,19 @@ def _smooth_depth(plane: np.ndarray, side: int, max_share: float = 0.35) -> int:
     """How many smooth lines lie on ``side`` before the first rough line or a sharp step
     (a line differing from the one before it 4 times more than the smooth lines did); 0 if
     neither comes within ``max_share`` of the side."""
-    h, w = plane.shape
-    dim = h if side < 2 else w
-    box = [0, 0, w, h]
-    depth = 0
-    steps: list[float] = []
-    while depth < max_share * dim:
-        line = _line(plane, box, side)
-        if np.mean(np.abs(np.diff(line)) < 8.0) < 0.9:
+    lines = {0: plane, 1: plane[::-1], 2: plane.T, 3: plane.T[::-1]}[side]
+    n = min(len(lines) - 1, int(max_share * len(lines)) + 1)
+    head = lines[: n + 1]
+    smooth = (np.abs(np.diff(head[:n], axis=1)) < 8.0).mean(axis=1) >= 0.9
+    steps = np.abs(np.diff(head, axis=0)).mean(axis=1)  # steps[i]: line i to line i+1
+    total = 0.0
+    for depth in range(n):
+        if not smooth[depth]:
             return depth
-        box = _inward(box, side)
-        depth += 1
-        step = float(np.mean(np.abs(_line(plane, box, side) - line)))
-        if steps and step >= 2.0 and step >= 4.0 * (np.mean(steps) + 0.1):
-            return depth
-        steps.append(step)
+        step = float(steps[depth])
+        if depth and step >= 2.0 and step >= 4.0 * (total / depth + 0.1):
+            return depth + 1
+        total += step
     return 0
 
 
