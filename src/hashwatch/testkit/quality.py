@@ -44,6 +44,13 @@ class Outcome:
     wrong: int = 0
     wrong_plain: int = 0
 
+    def add(self, other: Outcome) -> None:
+        self.copies += other.copies
+        self.found += other.found
+        self.found_plain += other.found_plain
+        self.wrong += other.wrong
+        self.wrong_plain += other.wrong_plain
+
 
 @dataclass
 class Report:
@@ -70,22 +77,13 @@ class Report:
     def total(self) -> Outcome:
         t = Outcome()
         for o in self.by_transform.values():
-            t.copies += o.copies
-            t.found += o.found
-            t.found_plain += o.found_plain
-            t.wrong += o.wrong
-            t.wrong_plain += o.wrong_plain
+            t.add(o)
         return t
 
     def group_totals(self) -> dict[str, Outcome]:
         out: dict[str, Outcome] = {}
         for name, o in self.by_transform.items():
-            g = out.setdefault(self.groups[name], Outcome())
-            g.copies += o.copies
-            g.found += o.found
-            g.found_plain += o.found_plain
-            g.wrong += o.wrong
-            g.wrong_plain += o.wrong_plain
+            out.setdefault(self.groups[name], Outcome()).add(o)
         return out
 
 
