@@ -73,23 +73,16 @@ def pdq_of_luma(plane: np.ndarray, offset: float = 0.0, scale: float = 1.0) -> t
 
     ``plane`` is ``(H, W)``; PDQ luma runs 0..255. Raises ValueError for planes under 5 px.
     """
-    if plane.ndim != 2 or min(plane.shape) < 5:
-        raise ValueError(f"cannot hash a luma plane of shape {plane.shape}")
-    buf = _downsample(plane)
+    buf = _downsample(_checked(plane))
     if offset or scale != 1.0:
         buf = ((buf - np.float32(offset)) * np.float32(scale)).astype(np.float32)
-    return _finish(buf)
+    return hash_of(_DCT @ buf @ _DCT.T), _quality(buf)
 
 
-def _finish(buf: np.ndarray) -> tuple[str, int]:
-    # quality: integer gradients (percent of full scale) summed over the 64 x 64 samples
-    dv = np.trunc((buf[:-1] - buf[1:]) * np.float32(100) / np.float32(255))
-    dh = np.trunc((buf[:, :-1] - buf[:, 1:]) * np.float32(100) / np.float32(255))
-    quality = min(100, int(np.abs(dv).sum(dtype=np.int64) + np.abs(dh).sum(dtype=np.int64)) // 90)
-    coef = _DCT @ buf @ _DCT.T
-    median = np.partition(coef.ravel(), 127)[127]
-    words = ((coef > median).astype(np.uint32) * _BIT).sum(axis=1)
-    return "".join(f"{int(x):04x}" for x in words[::-1]), quality
+def _checked(plane: np.ndarray) -> np.ndarray:
+    if plane.ndim != 2 or min(plane.shape) < 5:
+        raise ValueError(f"cannot hash a luma plane of shape {plane.shape}")
+    return plane
 
 
 def pdq_of_rgb(rgb: np.ndarray) -> tuple[str, int]:
@@ -102,13 +95,12 @@ def pdq_of_rgb(rgb: np.ndarray) -> tuple[str, int]:
 
 def coefficients(plane: np.ndarray) -> tuple[np.ndarray, int]:
     """PDQ's 16 x 16 DCT coefficients and quality of a luma plane (at least 5 x 5)."""
-    if plane.ndim != 2 or min(plane.shape) < 5:
-        raise ValueError(f"cannot hash a luma plane of shape {plane.shape}")
-    buf = _downsample(plane)
+    buf = _downsample(_checked(plane))
     return _DCT @ buf @ _DCT.T, _quality(buf)
 
 
 def _quality(buf: np.ndarray) -> int:
+    """Integer gradients (percent of full scale) summed over the 64 x 64 samples."""
     dv = np.trunc((buf[:-1] - buf[1:]) * np.float32(100) / np.float32(255))
     dh = np.trunc((buf[:, :-1] - buf[:, 1:]) * np.float32(100) / np.float32(255))
     return min(100, int(np.abs(dv).sum(dtype=np.int64) + np.abs(dh).sum(dtype=np.int64)) // 90)

@@ -9,7 +9,7 @@ distance as plain PDQ (``tests`` and ``bench/bench_quality.py`` measure the fals
   frames, a screenshot's window chrome), each with its 8 rotations and flips.
 - **Centre regions** (``pdq_regions``, matched against ``pdq_center80`` list entries): a
   list built from pictures also holds the hash of each picture's central 80% (10% cut from
-  every side, :func:`center_hash`). A copy cropped by up to ~12% still contains that region,
+  every side, returned by :func:`views`). A copy cropped by up to ~12% still contains that region,
   at a place that depends on how it was cropped; :data:`REGIONS` are the places for no crop,
   5% and 10% cut from every side, and 5% and 10% cut from one side, each also mirrored. Two
   more regions undo a rotation of about 4 degrees either way.
@@ -83,12 +83,8 @@ def _cut(plane: np.ndarray, box: Box) -> np.ndarray:
     return plane[round(y0 * h) : round(y1 * h), round(x0 * w) : round(x1 * w)]
 
 
-def center_hash(rgb: np.ndarray) -> tuple[str, int]:
-    """The ``pdq_center80`` hash of a picture (its central 80%) and that region's quality."""
-    return _center(luma_plane(rgb))
-
-
 def _center(plane: np.ndarray) -> tuple[str, int]:
+    """The ``pdq_center80`` hash of a plane (its central 80%) and that region's quality."""
     m = CENTER_MARGIN
     coef, quality = coefficients(_cut(plane, (m, m, 1 - m, 1 - m)))
     return hash_of(coef), quality

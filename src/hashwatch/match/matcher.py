@@ -118,6 +118,8 @@ class Matcher:
     def _original_pdqs(self) -> dict[tuple[int, str], str]:
         """(list, entry id) -> the entry's own PDQ, which its derived hashes come from."""
         out: dict[tuple[int, str], str] = {}
+        if not self._pdq_center.any():
+            return out  # no derived hashes (lists imported as hashes): nothing to look up
         for li, e in self._entries:
             if e.signal_type == "pdq":
                 out.setdefault((li, e.entry_id), e.signal)

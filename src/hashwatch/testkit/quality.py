@@ -11,6 +11,7 @@ and by the test suite (test-kit pictures).
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from ..hashing import ContentHashes, HashOptions, hash_bytes
 from ..lists.build import entries_for
 from ..lists.model import HashList
 from ..match import Matcher, MatchSettings
+from .alter import encode
 from .transforms import TRANSFORMS, transform
 
 #: What a scan computes, and how it matches (the shipped defaults).
@@ -89,12 +91,9 @@ class Report:
 
 def encode_copy(img: Image.Image, name: str) -> bytes:
     """An altered copy as a file holds it: PNG for a screenshot, else JPEG quality 90."""
-    buf = io.BytesIO()
     if name == "screenshot":
-        img.save(buf, format="PNG", compress_level=1)
-    else:
-        img.convert("RGB").save(buf, format="JPEG", quality=90)
-    return buf.getvalue()
+        return encode(img, "PNG", compress_level=1)
+    return encode(img.convert("RGB"), "JPEG", quality=90)
 
 
 def _work_copy(img: Image.Image) -> Image.Image:
@@ -112,7 +111,7 @@ def _cache_bytes(h: ContentHashes) -> int:
 
 def build_lists(sources: Sequence[tuple[str, bytes]]) -> tuple[HashList, HashList]:
     """The list built from the sources' files (shipped) and its plain-PDQ counterpart."""
-    hashed = [hash_bytes(data, SHIPPED_HASHING, name) for name, data in sources]
+    hashed = [_shipped(data, name) for name, data in sources]
     entries, _ = entries_for(hashed, ids=[name for name, _ in sources])
     shipped = HashList("sources", entries)
     plain = HashList("sources", [e for e in entries if e.signal_type == "pdq"])
@@ -201,9 +200,14 @@ def evaluate(
 
 def encode_source(img: Image.Image) -> bytes:
     """A generated picture as a source file (PNG, lossless)."""
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+    return encode(img.convert("RGB"), "PNG", compress_level=1)
+
+
+@functools.lru_cache(maxsize=1024)
+def _shipped(data: bytes, name: str) -> ContentHashes:
+    """A source or candidate hashed as a scan hashes it, once per run (``distinct`` and
+    ``build_lists`` meet the same pictures; nothing mutates the result)."""
+    return hash_bytes(data, SHIPPED_HASHING, name)
 
 
 def distinct(
@@ -218,9 +222,9 @@ def distinct(
     kept_hashes: list[ContentHashes] = []
     dropped: list[tuple[str, str]] = []
     low: list[tuple[str, bytes]] = []
-    ref = [(n, hash_bytes(d, SHIPPED_HASHING, n)) for n, d in against]
+    ref = [(n, _shipped(d, n)) for n, d in against]
     for name, data in candidates:
-        h = hash_bytes(data, SHIPPED_HASHING, name)
+        h = _shipped(data, name)
         same = _same_picture(h, ref + list(zip([n for n, _ in kept], kept_hashes, strict=True)))
         if same is not None:
             dropped.append((name, same))

@@ -31,20 +31,18 @@ Every transform returns RGB pixels (the JPEG ones decoded from the encoded bytes
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from .alter import decode, encode_jpeg
+
 Transform = Callable[[Image.Image, np.random.Generator], Image.Image]
 
 
 def _jpeg(img: Image.Image, quality: int) -> Image.Image:
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, format="JPEG", quality=quality, subsampling=2)
-    with Image.open(io.BytesIO(buf.getvalue())) as im:
-        return im.convert("RGB")
+    return decode(encode_jpeg(img, quality))
 
 
 def _resize(img: Image.Image, factor: float) -> Image.Image:
