@@ -21,7 +21,7 @@ warnings.filterwarnings("ignore", message=".*httpx2.*")
 from fastapi.testclient import TestClient  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
-ROLES = ("admin", "investigator", "auditor")
+ROLES = ("admin", "investigator", "auditor", "analyst")
 
 
 @pytest.fixture(scope="session")

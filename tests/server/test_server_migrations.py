@@ -30,7 +30,7 @@ def empty_db(request, tmp_path):
 
 def test_from_empty_to_head_matches_the_models(empty_db):
     upgrade(empty_db.engine)
-    assert current_revision(empty_db.engine) == head_revision() == "0002"
+    assert current_revision(empty_db.engine) == head_revision() == "0003"
     with empty_db.engine.connect() as c:
         diff = compare_metadata(MigrationContext.configure(c), Base.metadata)
     assert diff == []
@@ -54,7 +54,7 @@ def test_from_previous_revision_keeps_data(empty_db):
                 "'x', '{}', 'p', 'h')"
             )
         )
-    upgrade(empty_db.engine)
+    upgrade(empty_db.engine, "0002")
     assert current_revision(empty_db.engine) == "0002"
     with empty_db.engine.connect() as c:
         assert c.execute(text("SELECT username FROM users")).scalar() == "old"
@@ -66,6 +66,57 @@ def test_from_previous_revision_keeps_data(empty_db):
         c.execute(text("DELETE FROM audit_log"))  # no append-only trigger at 0001
     downgrade(empty_db.engine, "base")
     assert "incidents" not in set(inspect(empty_db.engine).get_table_names())
+
+
+def test_takedown_revision_from_the_previous_one_keeps_data(empty_db):
+    upgrade(empty_db.engine, "0002")
+    assert "takedown_urls" not in set(inspect(empty_db.engine).get_table_names())
+    with empty_db.engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO users (username, password_hash, role, active, created_at) "
+                "VALUES ('kept', 'x', 'admin', true, '2026-01-01 00:00:00')"
+            )
+        )
+    upgrade(empty_db.engine, "0003")
+    names = set(inspect(empty_db.engine).get_table_names())
+    assert {
+        "takedown_urls",
+        "takedown_events",
+        "takedown_notices",
+        "takedown_notice_urls",
+        "takedown_replies",
+        "takedown_templates",
+        "takedown_hosts",
+    } <= names
+    with empty_db.engine.begin() as c:
+        assert c.execute(text("SELECT username FROM users")).scalar() == "kept"
+        c.execute(
+            text(
+                "INSERT INTO takedown_urls (id, url, url_key, host, source, hashes, reported_at, "
+                "created_at, created_by, times_reported, status, status_at, notices) VALUES "
+                "('u1', 'https://example.invalid/a', 'k1', 'example.invalid', 'manual', '[]', "
+                "'2026-01-01 00:00:00', '2026-01-01 00:00:00', 'a', 1, 'reported', "
+                "'2026-01-01 00:00:00', 0)"
+            )
+        )
+        # one normalised URL is one row
+        with pytest.raises(Exception, match="(?i)unique"):
+            with c.begin_nested():
+                c.execute(
+                    text(
+                        "INSERT INTO takedown_urls (id, url, url_key, host, source, hashes, "
+                        "reported_at, created_at, created_by, times_reported, status, "
+                        "status_at, notices) VALUES ('u2', 'x', 'k1', 'h', 'manual', '[]', "
+                        "'2026-01-01 00:00:00', '2026-01-01 00:00:00', 'a', 1, 'reported', "
+                        "'2026-01-01 00:00:00', 0)"
+                    )
+                )
+    downgrade(empty_db.engine, "0002")
+    names = set(inspect(empty_db.engine).get_table_names())
+    assert not any(n.startswith("takedown_") for n in names)
+    with empty_db.engine.connect() as c:
+        assert c.execute(text("SELECT username FROM users")).scalar() == "kept"
 
 
 def test_server_refuses_an_out_of_date_schema(tmp_path):
@@ -80,5 +131,5 @@ def test_server_refuses_an_out_of_date_schema(tmp_path):
     with pytest.raises(DatabaseError, match="server migrate"):
         operations.open_db(d)
     before, after = operations.migrate(d)
-    assert (before, after) == ("0001", "0002")
+    assert (before, after) == ("0001", head_revision())
     operations.open_db(d)[1].dispose()

@@ -28,7 +28,6 @@ DataDir = Annotated[
         show_default=False,
     ),
 ]
-ROLES = ("admin", "investigator", "auditor")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -251,12 +250,15 @@ def api_token(
 @user_app.command("add")
 def user_add(
     username: str,
-    role: Annotated[str, typer.Option(help="admin, investigator or auditor.")],
+    role: Annotated[
+        str, typer.Option(help="admin, investigator, auditor or analyst (hotline takedowns).")
+    ],
     data_dir: DataDir = None,
     password_file: Annotated[Path | None, typer.Option(help="Read the password from here.")] = None,
 ) -> None:
     """Add an account (password asked, read from a file, or generated and printed once)."""
     from ..server import operations
+    from ..server.auth import ROLES
     from ..server.secrets_ import generate_password
 
     if role not in ROLES:

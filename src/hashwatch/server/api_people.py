@@ -18,7 +18,7 @@ from .incidents import iso
 from .secrets_ import hash_password, make_token, sha256_hex
 
 router = APIRouter(prefix="/api/v1", tags=["people"])
-Role = Literal["admin", "investigator", "auditor"]
+Role = Literal["admin", "investigator", "auditor", "analyst"]
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 MIN_PASSWORD = 12
 

@@ -18,7 +18,9 @@ from ..store.models import ApiToken, Device, LoginFailure, User, UserSession
 from . import audit
 from .secrets_ import Token, check_password, parse_token, secret_matches, sha256_hex
 
-ROLES = ("admin", "investigator", "auditor")
+#: admin, the organisation's safeguarding investigator, the read-only auditor, and the
+#: hotline analyst who works URL takedowns (and sees no incident)
+ROLES = ("admin", "investigator", "auditor", "analyst")
 PERMISSIONS: dict[str, frozenset[str]] = {
     "incidents:read": frozenset({"admin", "investigator"}),
     "incidents:write": frozenset({"admin", "investigator"}),
@@ -32,6 +34,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "enroll:manage": frozenset({"admin"}),
     "settings:read": frozenset({"admin", "investigator"}),
     "settings:write": frozenset({"admin"}),
+    # reported URLs, notices and replies; intake and status changes
+    "takedown:read": frozenset({"admin", "investigator", "analyst"}),
+    "takedown:write": frozenset({"admin", "investigator", "analyst"}),
+    # the host attribution table, the notice templates
+    "takedown:manage": frozenset({"admin"}),
     # aggregate figures only, no incident detail: the auditor oversees the process too
     "analytics:read": frozenset(ROLES),
     "self": frozenset(ROLES),

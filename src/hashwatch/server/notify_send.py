@@ -39,7 +39,7 @@ import httpx
 
 from hashwatch import __version__
 
-__all__ = ["KINDS", "DeliveryError", "deliver", "render_text", "validate_target"]
+__all__ = ["KINDS", "DeliveryError", "deliver", "render_text", "send_mail", "validate_target"]
 
 KINDS = ("email", "webhook", "jsonl", "syslog")
 
@@ -432,9 +432,12 @@ def _refused(recipients: Mapping[str, tuple[int, bytes]]) -> str:
 
 
 def _send_email(cfg: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
-    msg = _build_email(cfg, payload)
+    _smtp_send(cfg, _build_email(cfg, payload), cfg["recipients"])
+
+
+def _smtp_send(cfg: Mapping[str, Any], msg: EmailMessage, recipients: list[str]) -> None:
     where = _hostport(cfg["host"], cfg["port"])
-    envelope_to = [parseaddr(r)[1] for r in cfg["recipients"]]
+    envelope_to = [parseaddr(r)[1] for r in recipients]
     try:
         with _smtp_connect(cfg) as smtp:
             if cfg["security"] == "starttls":
@@ -442,7 +445,7 @@ def _send_email(cfg: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
             if cfg["username"] is not None:
                 smtp.login(cfg["username"], cfg["password"])
             refused = smtp.send_message(
-                msg, from_addr=parseaddr(cfg["sender"])[1], to_addrs=envelope_to
+                msg, from_addr=parseaddr(msg["From"])[1], to_addrs=envelope_to
             )
     except (smtplib.SMTPException, OSError) as exc:
         reason = _smtp_reason(exc, cfg["timeout"])
@@ -451,6 +454,40 @@ def _send_email(cfg: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
         raise DeliveryError(
             f"e-mail via {where}: some recipients refused (sent to the others): {_refused(refused)}"
         )
+
+
+def send_mail(
+    config: dict,
+    *,
+    to: list[str],
+    subject: str,
+    body: str,
+    cc: list[str] | None = None,
+    sender: str | None = None,
+    reply_to: str | None = None,
+) -> str:
+    """Send one plain-text e-mail through an ``email`` target's SMTP server (its own
+    recipients are not used) and return the Message-ID. Raises DeliveryError like
+    :func:`deliver`, ValueError for a bad configuration or address."""
+    cfg = validate_target("email", config)
+    to = [_address("email", "to", a) for a in to]
+    cc = [_address("email", "cc", a) for a in cc or []]
+    if not to:
+        raise ValueError("e-mail: no recipient")
+    msg = EmailMessage()
+    msg["Subject"] = _show(subject.replace("\r", " ").replace("\n", " "), 300)
+    msg["From"] = _address("email", "sender", sender) if sender else cfg["sender"]
+    msg["To"] = ", ".join(to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    if reply_to:
+        msg["Reply-To"] = _address("email", "reply_to", reply_to)
+    msg["Date"] = formatdate(usegmt=True)
+    domain = parseaddr(str(msg["From"]))[1].split("@")[-1] or "hashwatch.invalid"
+    msg["Message-ID"] = make_msgid("hashwatch", domain=domain)
+    msg.set_content(body)
+    _smtp_send(cfg, msg, to + cc)
+    return str(msg["Message-ID"])
 
 
 # --------------------------------------------------------------------------- webhook

@@ -3,6 +3,8 @@ validation. Per-site working hours live on the site itself."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy.orm import Session
 
 from ..store.models import Setting
@@ -26,6 +28,19 @@ DEFAULTS: dict[str, object] = {
     # closed incidents (and device journals) older than this many days are deleted; None
     # keeps everything
     "retention_days": None,
+    # ---- takedown tracker
+    # the e-mail notification target whose SMTP server sends notices (None: not sent)
+    "takedown_mail_target": None,
+    # notices go out From this address (None: the target's own sender)
+    "takedown_sender": None,
+    "takedown_resend_hours": 24,  # a host's open URLs are noticed again after this long
+    "takedown_escalate_after": 3,  # notices to a URL before the next one is an escalation
+    "takedown_escalation_cc": [],  # who an escalation goes to besides the abuse contact
+    # HTTP rechecks of reported URLs: only for deployments authorised to check such URLs
+    "takedown_recheck": False,
+    "takedown_recheck_hours": 12,
+    # the weekly report flags a week-on-week change of at least this many per cent
+    "report_change_threshold_pct": 50,
 }
 VALIDATORS = {
     "org_networks": validate_networks,
@@ -33,11 +48,56 @@ VALIDATORS = {
     "silent_after_seconds": lambda v: _int_range(v, "silent_after_seconds", 300, 90 * 86400),
     "mask_paths_for": lambda v: _roles(v, "mask_paths_for"),
     "retention_days": lambda v: None if v is None else _int_range(v, "retention_days", 30, 36500),
+    "takedown_mail_target": lambda v: _optional_text(v, "takedown_mail_target", 100),
+    "takedown_sender": lambda v: _optional_address(v, "takedown_sender"),
+    "takedown_resend_hours": lambda v: _int_range(v, "takedown_resend_hours", 1, 24 * 30),
+    "takedown_escalate_after": lambda v: _int_range(v, "takedown_escalate_after", 1, 100),
+    "takedown_escalation_cc": lambda v: _addresses(v, "takedown_escalation_cc"),
+    "takedown_recheck": lambda v: _flag(v, "takedown_recheck"),
+    "takedown_recheck_hours": lambda v: _int_range(v, "takedown_recheck_hours", 1, 24 * 30),
+    "report_change_threshold_pct": lambda v: _int_range(v, "report_change_threshold_pct", 1, 1000),
 }
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _flag(v: object, key: str) -> bool:
+    if not isinstance(v, bool):
+        raise SettingsError(f"{key} must be true or false")
+    return v
+
+
+def _optional_text(v: object, key: str, limit: int) -> str | None:
+    if v is None or v == "":
+        return None
+    if not isinstance(v, str) or len(v.strip()) > limit or not v.strip().isprintable():
+        raise SettingsError(f"{key} must be a name of at most {limit} printable characters")
+    return v.strip()
+
+
+def _optional_address(v: object, key: str) -> str | None:
+    if v is None or v == "":
+        return None
+    if not isinstance(v, str) or len(v) > 254 or not _EMAIL.match(v.strip()):
+        raise SettingsError(f"{key} must be an e-mail address")
+    return v.strip()
+
+
+def _addresses(v: object, key: str) -> list[str]:
+    if not isinstance(v, list) or len(v) > 20:
+        raise SettingsError(f"{key} must be a list of at most 20 e-mail addresses")
+    out = []
+    for i, a in enumerate(v):
+        if not isinstance(a, str) or len(a) > 254 or not _EMAIL.match(a.strip()):
+            raise SettingsError(f"{key}[{i}] must be an e-mail address")
+        out.append(a.strip())
+    return out
+
+
 def _roles(v: object, key: str) -> list[str]:
-    roles = ("admin", "investigator", "auditor")
+    from .auth import ROLES as roles
+
     if not isinstance(v, list) or any(r not in roles for r in v):
         raise SettingsError(f"{key} must be a list of roles out of {', '.join(roles)}")
     return sorted(set(v))

@@ -312,3 +312,120 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),)
+
+
+# ---- takedown tracker ----------------------------------------------------------------------
+
+
+class TakedownHost(Base):
+    """One row of the host attribution table: a host name (or ``*.suffix``) -> its hosting
+    provider, abuse contact and country. Edited by admins, imported and exported as CSV."""
+
+    __tablename__ = "takedown_hosts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(260), unique=True)
+    provider: Mapped[str] = mapped_column(String(200))
+    abuse_email: Mapped[str | None] = mapped_column(String(254))
+    country: Mapped[str | None] = mapped_column(String(2))
+    notes: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class TakedownUrl(Base):
+    """A reported URL, in its normalised form (one row per ``url_key``), and where it stands:
+    reported -> notice_sent -> removed -> reappeared. Every change is a TakedownEvent."""
+
+    __tablename__ = "takedown_urls"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    url_key: Mapped[str] = mapped_column(String(64), unique=True)
+    host: Mapped[str] = mapped_column(String(260), index=True)
+    category: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(100))  # incident | manual | csv | api:<name>
+    incident_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    #: [{"type": "pdq"|"md5"|"sha1"|"sha256", "value": "..."}]: what the recheck looks for
+    hashes: Mapped[list] = mapped_column(JSON, default=list)
+    reported_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    times_reported: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    status_at: Mapped[datetime] = mapped_column(DateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    notices: Mapped[int] = mapped_column(Integer, default=0)
+    last_notice_at: Mapped[datetime | None] = mapped_column(DateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_check_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_check: Mapped[str | None] = mapped_column(String(200))
+    next_check_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+
+
+class TakedownEvent(Base):
+    """The status history of a URL (and notes on it): who, when, from, to, why."""
+
+    __tablename__ = "takedown_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    url_id: Mapped[str] = mapped_column(ForeignKey("takedown_urls.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    by: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))  # status | reported_again | check | note
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ix_takedown_events_url_at", "url_id", "at"),)
+
+
+class TakedownNotice(Base):
+    """One notice (e-mail) to a host's abuse contact, naming its open URLs at that time."""
+
+    __tablename__ = "takedown_notices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(260), index=True)
+    provider: Mapped[str | None] = mapped_column(String(200))
+    to_addresses: Mapped[list] = mapped_column(JSON, default=list)
+    kind: Mapped[str] = mapped_column(String(20))  # notice | escalation
+    sequence: Mapped[int] = mapped_column(Integer)  # the nth notice to this host
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    status: Mapped[str] = mapped_column(String(20))  # sent | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class TakedownNoticeUrl(Base):
+    __tablename__ = "takedown_notice_urls"
+    notice_id: Mapped[int] = mapped_column(
+        ForeignKey("takedown_notices.id", ondelete="CASCADE"), primary_key=True
+    )
+    url_id: Mapped[str] = mapped_column(
+        ForeignKey("takedown_urls.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class TakedownReply(Base):
+    """A reply from a host (recorded by an analyst or posted by a mail gateway)."""
+
+    __tablename__ = "takedown_replies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(260), index=True)
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("takedown_notices.id"))
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    from_address: Mapped[str | None] = mapped_column(String(254))
+    summary: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+
+
+class TakedownTemplate(Base):
+    """The editable text of a notice (``notice``) and of an escalation (``escalation``)."""
+
+    __tablename__ = "takedown_templates"
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_by: Mapped[str] = mapped_column(String(64))
