@@ -63,6 +63,8 @@ def _fill(path: str) -> str:
         "token_id": "nope",
         "username": "nobody",
         "target_id": "999999",
+        "url_id": str(uuid.uuid4()),
+        "pattern": "nothing.example.invalid",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 

@@ -15,7 +15,7 @@ from .. import __version__
 from ..lists.keys import load_private
 from ..store import Database, require_current
 from ..store.models import HashListRow
-from . import api_admin, api_agent, api_analytics, api_incidents, api_people, web
+from . import api_admin, api_agent, api_analytics, api_incidents, api_people, api_takedown, web
 from .config import ServerConfig
 from .notify import Notifier
 from .settings import get_setting
@@ -137,5 +137,6 @@ def create_app(cfg: ServerConfig, *, notifier: bool = True, check_schema: bool =
     app.include_router(api_incidents.router)
     app.include_router(api_admin.router)
     app.include_router(api_analytics.router)
+    app.include_router(api_takedown.router)
     web.install(app)
     return app
