@@ -253,3 +253,27 @@ def test_csv_intake_names_line_and_field():
 def test_csv_files_that_cannot_be_read_are_refused_as_a_whole(data, words):
     with pytest.raises(service.TakedownError, match=words):
         read_reports_csv(data, name="bad.csv", now=T0)
+
+
+def test_a_stored_host_row_that_fails_the_checks_is_left_out_not_fatal(db):
+    from hashwatch.store.models import TakedownHost
+
+    with db.transaction() as s:
+        s.add(
+            TakedownHost(
+                pattern="broken.example",
+                provider="B",
+                abuse_email=None,
+                country=None,
+                updated_at=T0,
+                updated_by="sql",
+            )
+        )
+        service.put_hosts(
+            s, [HostRow("good.example", "G", "abuse@good.example", "DE")], by="a", now=T0
+        )
+        service.intake(
+            s, [rep("https://broken.example/1"), rep("https://good.example/1")], by="a", now=T0
+        )
+        assert [r.pattern for r in service.host_table(s)] == ["good.example"]
+        assert [h.host for h in service.unknown_hosts(s)] == ["broken.example"]

@@ -14,11 +14,12 @@ from pydantic import Field
 from sqlalchemy import func, or_, select
 
 from ..store.db import utcnow
-from ..store.models import TakedownUrl
-from ..takedown import service
+from ..store.models import TakedownNotice, TakedownReply, TakedownUrl
+from ..takedown import notices, service
 from ..takedown.hosts import HostRow, HostRowError, HostsFileError, read_hosts_csv, write_hosts_csv
 from ..takedown.intake_csv import parse_time, read_reports_csv
 from ..takedown.urls import UrlError, normalise_host
+from . import takedown_run
 from .api_incidents import Strict
 from .auth import Principal, record, require
 
@@ -447,3 +448,174 @@ def unknown_hosts(request: Request, me: Principal = Depends(require("takedown:re
                 for h in service.unknown_hosts(s)
             ]
         }
+
+
+# ---- notices, replies, templates ------------------------------------------------------------
+
+
+def notice_json(n: TakedownNotice, with_body: bool = False) -> dict:
+    out = {
+        "id": n.id,
+        "host": n.host,
+        "provider": n.provider,
+        "kind": n.kind,
+        "sequence": n.sequence,
+        "to": n.to_addresses,
+        "subject": n.subject,
+        "status": n.status,
+        "error": n.error,
+        "created_at": _iso(n.created_at),
+        "sent_at": _iso(n.sent_at),
+        "message_id": n.message_id,
+    }
+    if with_body:
+        out["body"] = n.body
+    return out
+
+
+def reply_json(r: TakedownReply) -> dict:
+    return {
+        "id": r.id,
+        "host": r.host,
+        "notice_id": r.notice_id,
+        "received_at": _iso(r.received_at),
+        "from_address": r.from_address,
+        "summary": r.summary,
+        "recorded_at": _iso(r.recorded_at),
+        "recorded_by": r.recorded_by,
+    }
+
+
+@router.get("/notices")
+def list_notices(
+    request: Request,
+    host: str | None = Query(None, max_length=260),
+    limit: int = Query(100, ge=1, le=1000),
+    me: Principal = Depends(require("takedown:read")),
+) -> dict:
+    with request.app.state.db.reading() as s:
+        return {
+            "notices": [notice_json(n) for n in notices.notices_for(s, host=host, limit=limit)],
+            "replies": [reply_json(r) for r in notices.replies_for(s, host=host, limit=limit)],
+        }
+
+
+@router.get("/notices/{notice_id}")
+def get_notice(
+    notice_id: int, request: Request, me: Principal = Depends(require("takedown:read"))
+) -> dict:
+    with request.app.state.db.reading() as s:
+        n = s.get(TakedownNotice, notice_id)
+        if n is None:
+            raise HTTPException(404, f"no notice {notice_id}")
+        out = notice_json(n, with_body=True)
+        out["urls"] = [u.id for u in notices.notice_urls(s, notice_id)]
+        out["replies"] = [reply_json(r) for r in notices.replies_for(s, notice_id=notice_id)]
+        return out
+
+
+@router.post("/notices/run")
+def run_due_notices(request: Request, me: Principal = Depends(require("takedown:write"))) -> dict:
+    """Send the notices that are due now (the server also does this every minute)."""
+    try:
+        done = takedown_run.run_notices(request.app.state.db)
+    except takedown_run.NoticesOff as e:
+        raise HTTPException(409, f"notices are off: {e}") from None
+    with request.app.state.db.transaction() as s:
+        record(s, me, request, action="takedown.notices_run", detail={"notices": len(done)})
+    return {"notices": done}
+
+
+class ReplyIn(Strict):
+    host: Annotated[str, Field(min_length=1, max_length=260)]
+    notice_id: int | None = None
+    received_at: datetime | None = None
+    from_address: Annotated[str | None, Field(max_length=254)] = None
+    summary: Annotated[str, Field(min_length=1, max_length=5000)]
+
+
+@router.post("/replies", status_code=201)
+def add_reply(
+    body: ReplyIn, request: Request, me: Principal = Depends(require("takedown:write"))
+) -> dict:
+    """Record a host's reply (typed by an analyst, or posted by a mail gateway)."""
+    now = utcnow()
+    with request.app.state.db.transaction() as s:
+        try:
+            r = notices.record_reply(
+                s,
+                host=body.host,
+                notice_id=body.notice_id,
+                received_at=_naive(body.received_at, now),
+                from_address=body.from_address,
+                summary=body.summary,
+                by=me.name,
+                now=now,
+            )
+        except service.TakedownError as e:
+            raise _fail(e) from None
+        record(
+            s,
+            me,
+            request,
+            action="takedown.reply",
+            target_type="takedown_host",
+            target_id=r.host,
+            detail={"reply": r.id, "notice": r.notice_id},
+        )
+        return reply_json(r)
+
+
+@router.get("/templates")
+def get_templates(request: Request, me: Principal = Depends(require("takedown:read"))) -> dict:
+    with request.app.state.db.reading() as s:
+        out = {}
+        for name in notices.TEMPLATE_NAMES:
+            subject, body = notices.template(s, name)
+            out[name] = {
+                "subject": subject,
+                "body": body,
+                "default": (subject, body) == notices.DEFAULT_TEMPLATES[name],
+            }
+        return {"templates": out, "placeholders": notices.PLACEHOLDERS}
+
+
+class TemplateIn(Strict):
+    subject: Annotated[str, Field(min_length=1, max_length=300)]
+    body: Annotated[str, Field(min_length=1, max_length=20000)]
+
+
+@router.put("/templates/{name}")
+def put_template(
+    name: str,
+    body: TemplateIn,
+    request: Request,
+    me: Principal = Depends(require("takedown:manage")),
+) -> dict:
+    with request.app.state.db.transaction() as s:
+        try:
+            notices.put_template(s, name, body.subject, body.body, by=me.name, now=utcnow())
+        except service.TakedownError as e:
+            raise _fail(e) from None
+        record(s, me, request, action="takedown.template", target_type="template", target_id=name)
+        return {"name": name, "subject": body.subject, "body": body.body}
+
+
+@router.delete("/templates/{name}", status_code=204)
+def reset_template(
+    name: str, request: Request, me: Principal = Depends(require("takedown:manage"))
+) -> Response:
+    with request.app.state.db.transaction() as s:
+        try:
+            notices.reset_template(s, name)
+        except service.TakedownError as e:
+            raise _fail(e) from None
+        record(
+            s,
+            me,
+            request,
+            action="takedown.template_reset",
+            target_type="template",
+            target_id=name,
+        )
+    return Response(status_code=204)

@@ -19,6 +19,7 @@ from . import api_admin, api_agent, api_analytics, api_incidents, api_people, ap
 from .config import ServerConfig
 from .notify import Notifier
 from .settings import get_setting
+from .takedown_run import TakedownWorker
 from .web.base import CSP
 
 _FLEET_TTL = 5.0
@@ -30,14 +31,17 @@ def create_app(cfg: ServerConfig, *, notifier: bool = True, check_schema: bool =
         require_current(db.engine)
     key = load_private(cfg.key_path)
     worker = Notifier(db, cfg.public_url, cfg.notify_interval_seconds)
+    takedown_worker = TakedownWorker(db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         db.start_checkpointer()
         if notifier:
             worker.start()
+            takedown_worker.start()
         yield
         worker.stop()
+        takedown_worker.stop()
         db.dispose()
 
     app = FastAPI(
@@ -52,6 +56,7 @@ def create_app(cfg: ServerConfig, *, notifier: bool = True, check_schema: bool =
     app.state.signing_key = key
     app.state.public_key = key.public_key()
     app.state.notifier = worker
+    app.state.takedown_worker = takedown_worker
 
     cache = {"at": 0.0, "value": {}}
     lock = threading.Lock()

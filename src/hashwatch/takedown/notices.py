@@ -368,16 +368,22 @@ def due(s: Session, now: datetime, policy: NoticePolicy) -> list[NoticePlan]:
     """The notices to send at ``now``, one per due host (see the module's description),
     hosts in name order."""
     now = _naive(now)
+    # unknown hosts (no attribution) never get a notice: service.unknown_hosts lists them
+    known = {
+        load.host: load.attribution
+        for load in service.open_by_host(s)
+        if load.attribution is not None and load.attribution.abuse_email
+    }
+    if not known:
+        return []
+    hosts = sorted(known)
     open_urls: dict[str, list[TakedownUrl]] = {}
     for u in s.scalars(
         select(TakedownUrl)
-        .where(TakedownUrl.status.in_(service.OPEN))
+        .where(TakedownUrl.status.in_(service.OPEN), TakedownUrl.host.in_(hosts))
         .order_by(TakedownUrl.host, TakedownUrl.reported_at, TakedownUrl.url)
     ):
         open_urls.setdefault(u.host, []).append(u)
-    if not open_urls:
-        return []
-    hosts = list(open_urls)
     sent = {
         h: (n, last)
         for h, n, last in s.execute(
@@ -393,19 +399,15 @@ def due(s: Session, now: datetime, policy: NoticePolicy) -> list[NoticePlan]:
             .group_by(TakedownNotice.host)
         ).all()
     )
-    table = service.host_table(s)
     plans: list[NoticePlan] = []
-    for host in sorted(hosts):
-        try:
-            who = table.lookup(host)
-        except UrlError:
-            who = None
-        if who is None or not who.abuse_email:
-            continue  # unknown host: for an analyst (service.unknown_hosts)
+    for host in hosts:
+        who = known[host]
         last_failed = failed.get(host)
         if last_failed is not None and now - last_failed < timedelta(minutes=policy.retry_minutes):
             continue
-        urls = open_urls[host]
+        urls = open_urls.get(host, [])
+        if not urls:
+            continue
         count, last_sent = sent.get(host, (0, None))
         if not (
             any(_fresh(u) for u in urls)
@@ -433,54 +435,99 @@ def due(s: Session, now: datetime, policy: NoticePolicy) -> list[NoticePlan]:
 def send_due(
     s: Session, now: datetime, policy: NoticePolicy, send: Send, *, by: str = "notices"
 ) -> list[TakedownNotice]:
-    """Send every due notice with ``send`` and record each (sent or failed); returns the
-    notices recorded. A failure is recorded with its reason and leaves the URLs as they were;
-    the other hosts are still sent to."""
+    """Send every due notice with ``send`` and record each (sent or failed), all in the
+    session ``s``; returns the notices recorded. A failure is recorded with its reason and
+    leaves the URLs as they were; the other hosts are still sent to. (The server sends
+    outside any transaction: :func:`prepare`, then :func:`record_notice` per notice.)"""
     now = _naive(now)
     out: list[TakedownNotice] = []
+    for plan, subject, body in prepare(s, now, policy):
+        message_id = error = None
+        try:
+            message_id = send([plan.to], list(plan.cc), subject, body)
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded; others still go
+            error = str(exc) or type(exc).__name__
+        out.append(
+            record_notice(
+                s,
+                plan,
+                subject,
+                body,
+                now=now,
+                policy=policy,
+                by=by,
+                message_id=message_id,
+                error=error,
+            )
+        )
+    return out
+
+
+def prepare(s: Session, now: datetime, policy: NoticePolicy) -> list[tuple[NoticePlan, str, str]]:
+    """The due notices with their subject and body (reads only)."""
+    now = _naive(now)
+    out = []
     for plan in due(s, now, policy):
         try:
             subject, body = render(template(s, plan.kind), plan, policy=policy, now=now)
         except TakedownError:  # a stored text that no longer passes the checks
             subject, body = render(plan.kind, plan, policy=policy, now=now)
-        notice = TakedownNotice(
-            host=plan.host,
-            provider=plan.provider,
-            to_addresses=[plan.to, *plan.cc],
-            kind=plan.kind,
-            sequence=plan.sequence,
-            subject=subject,
-            body=body,
-            created_at=now,
-            created_by=by,
-        )
-        try:
-            message_id = send([plan.to], list(plan.cc), subject, body)
-        except Exception as exc:  # noqa: BLE001 - any failure is recorded; others still go
-            notice.status = "failed"
-            notice.error = (str(exc) or type(exc).__name__)[:MAX_ERROR]
-            notice.sent_at = None
-            notice.message_id = None
-        else:
-            notice.status = "sent"
-            notice.sent_at = now
-            notice.message_id = str(message_id)[:255] if message_id else None
-        s.add(notice)
-        s.flush()  # the notice's id
-        for u in plan.urls:
-            s.add(TakedownNoticeUrl(notice_id=notice.id, url_id=u.id))
-        if notice.status == "sent":
-            _mark_sent(s, plan, policy, now=now, by=by)
-        s.flush()
-        out.append(notice)
+        out.append((plan, subject, body))
     return out
 
 
+def record_notice(
+    s: Session,
+    plan: NoticePlan,
+    subject: str,
+    body: str,
+    *,
+    now: datetime,
+    policy: NoticePolicy,
+    by: str = "notices",
+    message_id: str | None = None,
+    error: str | None = None,
+) -> TakedownNotice:
+    """Record a notice that was sent (``error`` None) or failed. The plan's URLs are read
+    again in ``s``: one removed meanwhile is named by the notice but keeps its status."""
+    now = _naive(now)
+    notice = TakedownNotice(
+        host=plan.host,
+        provider=plan.provider,
+        to_addresses=[plan.to, *plan.cc],
+        kind=plan.kind,
+        sequence=plan.sequence,
+        subject=subject,
+        body=body,
+        created_at=now,
+        created_by=by,
+        status="failed" if error is not None else "sent",
+        error=error[:MAX_ERROR] if error is not None else None,
+        sent_at=None if error is not None else now,
+        message_id=str(message_id)[:255] if message_id and error is None else None,
+    )
+    s.add(notice)
+    s.flush()  # the notice's id
+    rows = [r for r in (s.get(TakedownUrl, u.id) for u in plan.urls) if r is not None]
+    for r in rows:
+        s.add(TakedownNoticeUrl(notice_id=notice.id, url_id=r.id))
+    if error is None:
+        _mark_sent(s, plan, [r for r in rows if r.status in service.OPEN], policy, now=now, by=by)
+    s.flush()
+    return notice
+
+
 def _mark_sent(
-    s: Session, plan: NoticePlan, policy: NoticePolicy, *, now: datetime, by: str
+    s: Session,
+    plan: NoticePlan,
+    rows: list[TakedownUrl],
+    policy: NoticePolicy,
+    *,
+    now: datetime,
+    by: str,
 ) -> None:
     what = f"notice #{plan.sequence} to {plan.to}"
-    for u in plan.urls:
+    for u in rows:
         escalated = plan.kind == "escalation" and u.notices >= policy.escalate_after
         if escalated and u.escalated_at is None:
             u.escalated_at = now
@@ -489,9 +536,6 @@ def _mark_sent(
         u.last_notice_at = now
         if u.status in ("reported", "reappeared"):
             service.move(s, u, "notice_sent", by=by, at=now, note=what)
-
-
-# ---- replies and lists --------------------------------------------------------------------
 
 
 def record_reply(

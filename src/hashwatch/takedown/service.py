@@ -326,11 +326,18 @@ def history(s: Session, url_id: str) -> list[TakedownEvent]:
 
 
 def host_table(s: Session) -> HostTable:
-    rows = s.scalars(select(TakedownHost).order_by(TakedownHost.pattern))
-    return HostTable(
-        HostRow(r.pattern, r.provider, r.abuse_email or "", r.country or "", r.notes or "")
-        for r in rows
-    )
+    """The stored rows as a lookup table. A stored row that today's checks refuse (edited in
+    the database by hand, or stored before a rule changed) is left out, not fatal: its
+    hosts show as unknown until an admin saves the row again."""
+    good = []
+    for r in s.scalars(select(TakedownHost).order_by(TakedownHost.pattern)):
+        try:
+            good.append(
+                HostRow(r.pattern, r.provider, r.abuse_email or "", r.country or "", r.notes or "")
+            )
+        except ValueError:
+            continue
+    return HostTable(good)
 
 
 def put_hosts(s: Session, rows: Iterable[HostRow], *, by: str, now: datetime) -> tuple[int, int]:
@@ -361,6 +368,7 @@ def delete_host(s: Session, pattern: str) -> None:
     if have is None:
         raise TakedownError(f"no host row {pattern!r}", "pattern", 404)
     s.delete(have)
+    s.flush()
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +383,7 @@ class HostLoad:
 
 def open_by_host(s: Session, table: HostTable | None = None) -> list[HostLoad]:
     """Every host with open URLs, most open first; unknown hosts have no attribution."""
-    table = table or host_table(s)
+    table = host_table(s) if table is None else table
     rows = s.execute(
         select(TakedownUrl.host, func.count(), func.min(TakedownUrl.reported_at))
         .where(TakedownUrl.status.in_(OPEN))

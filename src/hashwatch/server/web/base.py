@@ -31,7 +31,9 @@ NAV = (
     ("Incidents", "/incidents", "incidents:read"),
     ("Fleet", "/fleet", "devices:read"),
     ("Lists", "/lists", "lists:read"),
+    ("Takedown", "/takedown", "takedown:read"),
     ("Analytics", "/analytics", "analytics:read"),
+    ("Weekly report", "/reports/weekly", "analytics:read"),
     ("Settings", "/settings", "settings:read"),
     ("Users", "/users", "users:manage"),
     ("Audit log", "/audit", "audit:read"),
@@ -83,6 +85,13 @@ def _devtime(s: str | None) -> str:
     return f"{m.group(1)} {m.group(2)} (UTC{m.group(3) or '+00:00'})"
 
 
+def defang(url: str | None) -> str | None:
+    """A reported URL as text that no browser or mail client turns into a link."""
+    if not url:
+        return None
+    return url.replace("http", "hxxp", 1).replace(".", "[.]").replace("://", "[://]", 1)
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f} %"
 
@@ -98,6 +107,7 @@ env.filters["pct"] = _pct
 env.filters["iso"] = lambda d: iso(d) if d else "—"
 env.filters["when"] = _when
 env.filters["devtime"] = _devtime
+env.filters["defang"] = defang
 env.globals["version"] = __version__
 env.globals["can"] = can
 

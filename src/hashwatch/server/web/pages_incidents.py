@@ -17,7 +17,7 @@ from ..auth import Principal, client_ip, record
 from ..incident_query import SORTS, IncidentFilter, choices
 from ..privacy import mask_incident, masks_paths
 from ..settings import all_settings
-from .base import can, detail_of, page, redirect, render
+from .base import can, defang, detail_of, page, redirect, render
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -110,13 +110,6 @@ def _same_place(a: Incident, b) -> bool:
     return b.path == a.path or folder(b.path) == folder(a.path)
 
 
-def _defang(url: str | None) -> str | None:
-    """The origin URL as text that no browser or mail client turns into a link."""
-    if not url:
-        return None
-    return url.replace("http", "hxxp", 1).replace(".", "[.]").replace("://", "[://]", 1)
-
-
 @router.get("/incidents/{incident_id}")
 def incident_page(
     incident_id: str, request: Request, me: Principal = Depends(page("incidents:read"))
@@ -160,7 +153,8 @@ def incident_page(
         device_incidents=rows[:20],
         device_total=len(rows),
         server_trail=trail_rows,
-        origin=_defang(d["origin_url"]),
+        origin=defang(d["origin_url"]),
+        takedown=can(me.role, "incidents:write") and bool(d["origin_url"]),
         moves=moves if can(me.role, "incidents:write") else [],
         resolutions=incidents.RESOLUTIONS,
         masked=masked,
