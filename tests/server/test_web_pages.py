@@ -82,7 +82,9 @@ def test_each_role_against_each_page(srv_sqlite, role):
     # the navigation shows only what the role may open
     nav = re.findall(r"<nav>(.*?)</nav>", c.get("/account").text, re.S)[0]
     assert ("/users" in nav) == (role == "admin")
-    assert ("/incidents" in nav) == (role != "auditor")
+    assert ("/incidents" in nav) == (role in ("admin", "investigator"))
+    assert ("/takedown" in nav) == (role != "auditor")
+    assert "/reports/weekly" in nav
     assert ("/audit" in nav) == (role in ("admin", "auditor"))
 
 

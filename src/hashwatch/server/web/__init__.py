@@ -6,7 +6,15 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
-from . import pages_admin, pages_analytics, pages_fleet, pages_incidents, pages_lists, pages_session
+from . import (
+    pages_admin,
+    pages_analytics,
+    pages_fleet,
+    pages_incidents,
+    pages_lists,
+    pages_session,
+    pages_takedown,
+)
 from .base import HERE, LoginRequired, PageDenied, login_redirect, render
 
 
@@ -18,6 +26,7 @@ def install(app: FastAPI) -> None:
         pages_fleet,
         pages_lists,
         pages_analytics,
+        pages_takedown,
         pages_admin,
     ):
         app.include_router(module.router)

@@ -101,6 +101,27 @@ async def save_settings(request: Request, me: Principal = Depends(page("settings
     return redirect("/settings", "Settings saved.")
 
 
+@router.post("/settings/takedown")
+async def save_takedown_settings(request: Request, me: Principal = Depends(page("settings:write"))):
+    form = await request.form()
+    try:
+        cc = [x for x in re.split(r"[\s,;]+", _form_text(form, "takedown_escalation_cc")) if x]
+        body = {
+            "takedown_mail_target": _form_text(form, "takedown_mail_target", 200).strip() or None,
+            "takedown_sender": _form_text(form, "takedown_sender", 300).strip() or None,
+            "takedown_resend_hours": int(form.get("takedown_resend_hours") or 24),
+            "takedown_escalate_after": int(form.get("takedown_escalate_after") or 3),
+            "takedown_escalation_cc": cc,
+            "takedown_recheck": form.get("takedown_recheck") == "1",
+            "takedown_recheck_hours": int(form.get("takedown_recheck_hours") or 12),
+            "report_change_threshold_pct": int(form.get("report_change_threshold_pct") or 50),
+        }
+        api_admin.put_settings(body, request, me=me)
+    except (ValueError, HTTPException) as e:
+        return redirect("/settings", detail_of(e), error=True)
+    return redirect("/settings", "Takedown settings saved.")
+
+
 @router.post("/settings/sites")
 async def save_site(request: Request, me: Principal = Depends(page("settings:write"))):
     form = await request.form()
