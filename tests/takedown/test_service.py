@@ -277,3 +277,24 @@ def test_a_stored_host_row_that_fails_the_checks_is_left_out_not_fatal(db):
         )
         assert [r.pattern for r in service.host_table(s)] == ["good.example"]
         assert [h.host for h in service.unknown_hosts(s)] == ["broken.example"]
+
+
+def test_a_report_dated_before_the_removal_is_not_a_reappearance(db):
+    with db.transaction() as s:
+        uid = service.intake(s, [rep("https://h.example.invalid/late")], by="a", now=T0).created[0]
+        row = service.get(s, uid)
+        service.move(s, row, "removed", by="a", at=T0 + timedelta(days=2))
+        backfill = rep("https://h.example.invalid/late", T0 + timedelta(days=1))
+        r = service.intake(s, [backfill], by="csv", now=T0 + timedelta(days=3))
+        assert r.again == [uid] and r.reappeared == [] and row.status == "removed"
+
+
+def test_a_huge_csv_field_is_a_row_error_and_the_process_limit_is_left_alone():
+    import csv
+
+    before = csv.field_size_limit()
+    text = "url,category\nhttps://a.example/1," + "x" * 20000 + "\nhttps://a.example/2,A\n"
+    got = read_reports_csv(text, name="big.csv", now=T0)
+    assert [r.url for r in got.reports] == ["https://a.example/2"]
+    assert got.errors[0][:2] == (2, "row")
+    assert csv.field_size_limit() == before

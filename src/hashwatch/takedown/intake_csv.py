@@ -62,7 +62,6 @@ def read_reports_csv(
             data = data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise TakedownError(f"{name}: not UTF-8 text (byte {e.start})", "file") from None
-    csv.field_size_limit(MAX_FIELD)
     reader = csv.reader(io.StringIO(data.removeprefix("\ufeff"), newline=""))
     columns: list[str] | None = None
     try:
@@ -75,6 +74,9 @@ def read_reports_csv(
                 continue
             if len(out.reports) + len(out.errors) >= MAX_ROWS:
                 raise TakedownError(f"{name}: more than {MAX_ROWS} rows: split the file", "file")
+            if any(len(c) > MAX_FIELD for c in cells):
+                out.errors.append((line, "row", f"a field longer than {MAX_FIELD} characters"))
+                continue
             if len(cells) != len(columns):
                 out.errors.append(
                     (line, "row", f"{len(cells)} fields where the header has {len(columns)}")

@@ -208,7 +208,13 @@ def intake(
         s.add(_event(row, when, by, "reported_again", None, None, f"from {source}"))
         if row.id not in result.created:
             result.again.append(row.id)
-        if row.status == "removed":
+        # reported live after its removal: it has reappeared (a report dated before the
+        # removal, say from a backfilled file, is no evidence of that)
+        if (
+            row.status == "removed"
+            and row.removed_at is not None
+            and rep.reported_at > row.removed_at
+        ):
             move(s, row, "reappeared", by=by, at=when, note=f"reported again (from {source})")
             result.reappeared.append(row.id)
     s.flush()
