@@ -65,6 +65,7 @@ def _fill(path: str) -> str:
         "target_id": "999999",
         "url_id": str(uuid.uuid4()),
         "pattern": "nothing.example.invalid",
+        "notice_id": "999999",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 

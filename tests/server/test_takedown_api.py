@@ -230,3 +230,24 @@ def test_an_integration_token_reports_as_itself(srv):
     assert r.status_code == 201
     got = c.get("/api/v1/takedown/urls").json()["urls"][0]
     assert got["source"] == "api:analyst1"
+
+
+def test_weekly_report_json_pdf_and_page(srv):
+    analyst = srv.person("analyst")
+    analyst.post("/api/v1/takedown/urls", json={"urls": [{"url": "https://w.example.invalid/1"}]})
+    auditor = srv.person("auditor")
+    r = auditor.get("/api/v1/reports/weekly")
+    assert r.status_code == 200
+    d = r.json()
+    assert d["title"].startswith("Weekly threat picture")
+    assert {x["key"] for x in d["takedown"]} >= {"removals", "reported", "notices_sent"}
+    assert "w.example.invalid" not in r.text or d["open_by_host"]  # hosts, counts only
+    this_week = auditor.get("/api/v1/reports/weekly?week=" + d["week_end"]).json()
+    assert this_week["complete"] is False and this_week["takedown"][0]["this"] is not None
+    assert auditor.get("/api/v1/reports/weekly?week=2999-01-04").status_code == 422
+    pdf = auditor.get("/api/v1/reports/weekly?format=pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert [e.actor for e in _audit(srv, "report.export")] == ["auditor1"]
+    page = auditor.get("/reports/weekly").text
+    assert "Weekly threat picture" in page and 'id="table-takedown"' in page

@@ -7,7 +7,7 @@ document.addEventListener("htmx:configRequest", (e) => {
 
 const COLOURS = { main: "#2f6fbf", warn: "#d97706", muted: "#9aa6b6" };
 
-function chartConfig(name, c) {
+function chartConfig(name, c, highlight) {
   const labels = c.rows.map((r) => String(r[0]));
   const counts = c.rows.map((r) => r[1]);
   const base = { responsive: true, maintainAspectRatio: false, animation: false,
@@ -20,6 +20,12 @@ function chartConfig(name, c) {
       data: { labels: ["Outside working hours", "Off the network", "Removable media"],
         datasets: [{ label: "% of incidents", backgroundColor: COLOURS.warn,
           data: [share(s.outside_hours_share), share(s.off_network_share), share(s.removable_share)] }] } };
+  }
+  if (name === "series") {
+    // a weekly series: the reported week stands out
+    return { type: "bar", options: { ...base, scales: { y: { beginAtZero: true } } },
+      data: { labels, datasets: [{ label: String(c.columns[1]).replace(/_/g, " "), data: counts,
+        backgroundColor: labels.map((l) => (l === highlight ? COLOURS.warn : COLOURS.main)) }] } };
   }
   if (name === "weekly") {
     return { type: "bar", options: { ...base, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
@@ -43,7 +49,7 @@ async function drawCharts() {
         if (!r.ok) throw new Error(r.status + " " + r.statusText);
         c = await r.json();
       }
-      new Chart(canvas, chartConfig(canvas.dataset.chart, c));
+      new Chart(canvas, chartConfig(canvas.dataset.chart, c, canvas.dataset.highlight));
       canvas.dataset.drawn = "1";
     } catch (err) {
       canvas.dataset.error = String(err);
