@@ -174,3 +174,36 @@ def test_a_failing_smtp_server_is_recorded_and_nothing_moves(srv):
     assert got[0]["status"] == "failed" and "127.0.0.1" in got[0]["error"]
     assert analyst.get(f"/api/v1/takedown/urls/{uid}").json()["status"] == "reported"
     assert analyst.get("/api/v1/takedown/notices").json()["notices"][0]["status"] == "failed"
+
+
+def test_two_server_processes_never_send_at_once(tmp_path):
+    """The server's worker processes share one lock file: while one sends, the other's tick
+    is skipped and a person's "send now" waits, then gives up with a reason."""
+    import multiprocessing
+
+    import pytest
+
+    from hashwatch.server.takedown_run import Busy, exclusive
+
+    lock = tmp_path / "takedown.lock"
+    ready, release = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold, args=(lock, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        with pytest.raises(Busy):
+            with exclusive(lock, wait=0.3):
+                pass
+    finally:
+        release.set()
+        holder.join(10)
+    with exclusive(lock, wait=1):
+        pass
+
+
+def _hold(lock, ready, release):
+    from hashwatch.server.takedown_run import exclusive
+
+    with exclusive(lock):
+        ready.set()
+        release.wait(10)

@@ -518,9 +518,11 @@ def get_notice(
 def run_due_notices(request: Request, me: Principal = Depends(require("takedown:write"))) -> dict:
     """Send the notices that are due now (the server also does this every minute)."""
     try:
-        done = takedown_run.run_notices(request.app.state.db)
-    except takedown_run.NoticesOff as e:
-        raise HTTPException(409, f"notices are off: {e}") from None
+        done = takedown_run.run_notices(
+            request.app.state.db, lock=request.app.state.cfg.data_dir / "takedown.lock", wait=30
+        )
+    except (takedown_run.NoticesOff, takedown_run.Busy) as e:
+        raise HTTPException(409, f"notices not sent: {e}") from None
     with request.app.state.db.transaction() as s:
         record(s, me, request, action="takedown.notices_run", detail={"notices": len(done)})
     return {"notices": done}

@@ -31,7 +31,7 @@ def create_app(cfg: ServerConfig, *, notifier: bool = True, check_schema: bool =
         require_current(db.engine)
     key = load_private(cfg.key_path)
     worker = Notifier(db, cfg.public_url, cfg.notify_interval_seconds)
-    takedown_worker = TakedownWorker(db)
+    takedown_worker = TakedownWorker(db, cfg.data_dir / "takedown.lock")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

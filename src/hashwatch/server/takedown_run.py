@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import or_, select
 
@@ -29,6 +32,36 @@ log = logging.getLogger("hashwatch.takedown")
 RECHECK_BATCH = 20
 #: stands in for a report without hashes (recheck needs one): no content hashes to zeros
 _NO_HASH = ("sha256", "0" * 64)
+
+
+class Busy(Exception):
+    """Another server process is sending notices or rechecking right now."""
+
+
+@contextmanager
+def exclusive(lock_path: Path | None, wait: float = 0.0) -> Iterator[None]:
+    """Hold the data directory's takedown lock (one per host: the server's worker processes
+    share it), so two processes never send the same notice; raises :class:`Busy` after
+    ``wait`` seconds. ``None``: no lock (one process, as in tests)."""
+    if lock_path is None:
+        yield
+        return
+    import fcntl
+
+    with open(lock_path, "a+b") as f:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise Busy("another server process is sending notices") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 class NoticesOff(Exception):
@@ -62,10 +95,19 @@ def mail_sender(s) -> notices.Send:
 
 
 def run_notices(
-    db: Database, now: datetime | None = None, send: notices.Send | None = None
+    db: Database,
+    now: datetime | None = None,
+    send: notices.Send | None = None,
+    *,
+    lock: Path | None = None,
+    wait: float = 0.0,
 ) -> list[dict]:
     """Send what is due; returns one line per notice (host, kind, status, error)."""
-    now = now or utcnow()
+    with exclusive(lock, wait):
+        return _run_notices(db, now or utcnow(), send)
+
+
+def _run_notices(db: Database, now: datetime, send: notices.Send | None) -> list[dict]:
     with db.reading() as s:
         policy = notice_policy(s)
         send = send or mail_sender(s)
@@ -159,9 +201,13 @@ class TakedownWorker:
     """A background thread: notices and rechecks every ``interval`` seconds."""
 
     def __init__(
-        self, db: Database, interval: float = 60.0, clock: Callable[[], datetime] = utcnow
+        self,
+        db: Database,
+        lock: Path | None = None,
+        interval: float = 60.0,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.db, self.interval, self.clock = db, interval, clock
+        self.db, self.lock, self.interval, self.clock = db, lock, interval, clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
@@ -178,11 +224,15 @@ class TakedownWorker:
     def tick(self) -> None:
         now = self.clock()
         try:
-            run_notices(self.db, now)
-            self.last_error = None
-        except NoticesOff as e:
-            self.last_error = str(e)
-        run_rechecks(self.db, now)
+            with exclusive(self.lock):
+                try:
+                    _run_notices(self.db, now, None)
+                    self.last_error = None
+                except NoticesOff as e:
+                    self.last_error = str(e)
+                run_rechecks(self.db, now)
+        except Busy:
+            pass  # the other process has it this minute
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

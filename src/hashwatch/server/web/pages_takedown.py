@@ -399,7 +399,7 @@ def notices_page(request: Request, me: Principal = Depends(page("takedown:read")
         try:
             takedown_run.mail_sender(s)
             mail_off = None
-        except takedown_run.NoticesOff as e:
+        except (takedown_run.NoticesOff, takedown_run.Busy) as e:
             mail_off = str(e)
         due = len(notices.due(s, utcnow(), takedown_run.notice_policy(s)))
     return render(
@@ -431,9 +431,11 @@ TAKEDOWN_SETTINGS = (
 @router.post("/takedown/notices/run")
 async def notices_run(request: Request, me: Principal = Depends(page("takedown:write"))):
     try:
-        done = takedown_run.run_notices(request.app.state.db)
-    except takedown_run.NoticesOff as e:
-        return redirect("/takedown/notices", f"Notices are off: {e}.", error=True)
+        done = takedown_run.run_notices(
+            request.app.state.db, lock=request.app.state.cfg.data_dir / "takedown.lock", wait=30
+        )
+    except (takedown_run.NoticesOff, takedown_run.Busy) as e:
+        return redirect("/takedown/notices", f"Notices not sent: {e}.", error=True)
     with request.app.state.db.transaction() as s:
         record(s, me, request, action="takedown.notices_run", detail={"notices": len(done)})
     failed = [d for d in done if d["status"] != "sent"]
