@@ -202,7 +202,8 @@ def test_marker_and_no_second_seed(seeded, workdir):
 
 def test_demo_accounts_can_sign_in(seeded):
     srv, report, _ = seeded
-    assert set(report.users) == {"investigator", "auditor"}  # "admin" was made by init: left
+    # "admin" was made by init: left alone
+    assert set(report.users) == {"investigator", "auditor", "analyst"}
     with srv.db.reading() as s:
         assert s.scalar(select(User.password_hash).where(User.username == "auditor")).startswith(
             "$argon2id$"

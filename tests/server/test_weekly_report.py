@@ -303,6 +303,12 @@ def test_choosing_the_week(seeded):
     # the current part week
     current = make_report(seeded, week=date(2025, 11, 12))
     assert (current.week_start, current.complete) == (date(2025, 11, 10), False)
+    # the drop of the week before stays in sight among the earlier weeks' flags
+    assert (date(2025, 11, 3), DROP) in current.earlier_flags
+    assert DROP not in [f for _, f in make_report(seeded).earlier_flags]
+    assert current.as_dict()["earlier_flags"][0]["week_start"] == "2025-11-03"
+    text, _ = pdf_text(weekly_pdf(current, generated_by="a", generated_at=NOW))
+    assert f"week of 2025-11-03: {DROP}" in squash(text)
     with pytest.raises(ValueError, match="not begun"):
         make_report(seeded, week=date(2025, 11, 17))
 

@@ -28,7 +28,7 @@ names and counts only).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -241,6 +241,8 @@ class WeeklyReport:
     open_hosts: int  # hosts with open URLs, all of them
     open_by_host: list[tuple[str, int]]  # the TOP hosts
     open_by_country: list[tuple[str, int]]  # the TOP countries
+    #: (week, sentence) of the flagged takedown changes in the series' earlier weeks
+    earlier_flags: list[tuple[date, str]] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -264,6 +266,9 @@ class WeeklyReport:
             "open_hosts": self.open_hosts,
             "open_by_host": [{"host": h, "open": n} for h, n in self.open_by_host],
             "open_by_country": [{"country": c, "open": n} for c, n in self.open_by_country],
+            "earlier_flags": [
+                {"week_start": w.isoformat(), "flag": f} for w, f in self.earlier_flags
+            ],
         }
 
 
@@ -317,6 +322,7 @@ def weekly_report(
     ]
     flags = [r.sentence() for r in (*takedown, *endpoint) if r.flagged]
     first = series[0].start
+    earlier = _earlier_flags(series[:-1], threshold_pct)
     return WeeklyReport(
         week_start=start.date(),
         week_end=end.date(),
@@ -336,7 +342,27 @@ def weekly_report(
         open_hosts=len(this.open_by_host),
         open_by_host=this.open_by_host[:TOP],
         open_by_country=this.open_by_country[:TOP],
+        earlier_flags=earlier,
     )
+
+
+#: the takedown counts whose week-on-week changes are looked for in the weeks before
+EARLIER_MEASURES = ("removals", "reported", "notices_sent")
+
+
+def _earlier_flags(series: list[WeekMetrics], threshold_pct: int) -> list[tuple[date, str]]:
+    """Flagged takedown changes of the weeks before the reported one, newest first, so a
+    drop (and its recovery) stays in sight after the week that showed it."""
+    labels = {key: label for key, label, _ in TAKEDOWN_MEASURES}
+    out = []
+    for before, this in zip(series, series[1:], strict=False):
+        for key in EARLIER_MEASURES:
+            row = _row(
+                key, labels[key], "count", getattr(this, key), getattr(before, key), threshold_pct
+            )
+            if row.flagged:
+                out.append((this.start.date(), row.sentence()))
+    return out[::-1]
 
 
 def _takedown_charts(series: list[WeekMetrics]) -> dict[str, Chart]:

@@ -157,10 +157,18 @@ def _flags(pdf: FPDF, report: WeeklyReport) -> None:
     _heading(pdf, "Flagged changes, week on week")
     if not report.flags:
         _text(pdf, f"No change reached {report.threshold_pct}% this week.", "I")
-        return
+    else:
+        _flag_lines(pdf, report.flags)
+    if report.earlier_flags:
+        _text(pdf, "Flagged in the weeks before:", "I", 9)
+        for week, flag in report.earlier_flags[:8]:
+            _text(pdf, f"week of {week.isoformat()}: {flag}", "", 9)
+
+
+def _flag_lines(pdf: FPDF, flags: list[str]) -> None:
     pdf.set_fill_color(*_HIGHLIGHT)
     pdf.set_font(_FONT, "B", 9.5)
-    for flag in report.flags:
+    for flag in flags:
         pdf.multi_cell(
             0,
             5,

@@ -45,6 +45,7 @@ from ..store.models import (
 from ..testkit import write_testkit
 from ..testkit.listing import CATEGORY, LIST_FILE, LIST_NAME
 from . import audit, incidents, lists_service
+from .demo_takedown import seed_takedown
 from .derive import DAYS
 from .schemas import IncidentIn
 from .secrets_ import generate_password, hash_password, new_secret, sha256_hex
@@ -86,6 +87,7 @@ class SeedReport:
     incidents: int
     users: dict[str, str]  # username -> generated password, for accounts this seed made
     list_versions: int = 0
+    takedown: dict = field(default_factory=dict)  # counts from demo_takedown.seed_takedown
 
 
 @dataclass
@@ -148,10 +150,13 @@ def seed(
         actions = [a for ep in _plan(w, fleet, sites, weeks) for a in _episode(w, ep)]
         stored = _run(s, actions)
         s.execute(delete(Notification).where(Notification.incident_id.in_(stored)))  # unsent
+        trng = random.Random(f"hashwatch-demo-takedown-{seed}")
+        takedown = seed_takedown(s, rng=trng, now=now, weeks=weeks, incidents=stored)
         s.add(Setting(key=MARK, value={"seed": seed, "now": now.isoformat() + "Z"}))
-        detail = {"seed": seed, "devices": len(fleet), "incidents": len(stored), "weeks": weeks}
+        detail = {"seed": seed, "devices": len(fleet), "incidents": len(stored), "weeks": weeks,
+                  "takedown_urls": takedown["urls"]}  # fmt: skip
         audit.append(s, actor=ACTOR, actor_kind="system", action="demo.seed", detail=detail)
-    return SeedReport(len(sites), len(fleet), len(stored), users, w.versions[1])
+    return SeedReport(len(sites), len(fleet), len(stored), users, w.versions[1], takedown)
 
 
 def _utc(dt: datetime) -> datetime:
@@ -184,7 +189,7 @@ def _add_sites(s: Session, w: _World) -> list[Site]:
 def _add_users(s: Session, now: datetime) -> dict[str, str]:
     """One account per role, hashed as every account is (argon2id); existing ones are left."""
     made = {}
-    for role in ("admin", "investigator", "auditor"):
+    for role in ("admin", "investigator", "auditor", "analyst"):
         if s.scalar(select(User.id).where(User.username == role)) is not None:
             continue
         made[role] = generate_password()
