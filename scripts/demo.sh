@@ -42,10 +42,13 @@ password=$("$root/.venv/bin/python" -c 'import json,sys; print(json.load(open(sy
 token=$(curl -fs -c "$jar" "$url/login" | sed -n 's/.*name="login_csrf" value="\([^"]*\)".*/\1/p')
 curl -fs -b "$jar" -c "$jar" -o /dev/null --data-urlencode "username=admin" \
   --data-urlencode "password=$password" --data-urlencode "login_csrf=$token" "$url/login"
-for page in /incidents /fleet /lists /analytics /settings; do
+for page in /incidents /fleet /lists /analytics /settings /takedown /takedown/hosts /takedown/notices /reports/weekly; do
   code=$(curl -s -b "$jar" -o /dev/null -w '%{http_code}' "$url$page")
   echo "   $page -> $code"
   [[ $code == 200 ]] || { echo "== demo: $page answered $code" >&2; exit 1; }
 done
 total=$(curl -fs -b "$jar" "$url/api/v1/incidents?limit=1" | "$root/.venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["total"])')
-echo "== demo OK: the dashboard serves $total incidents of the synthetic organisation"
+urls=$(curl -fs -b "$jar" "$url/api/v1/takedown/urls?limit=1" | "$root/.venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+code=$(curl -s -b "$jar" -o /dev/null -w '%{http_code}' "$url/api/v1/reports/weekly?format=pdf")
+[[ $code == 200 ]] || { echo "== demo: the weekly report PDF answered $code" >&2; exit 1; }
+echo "== demo OK: the dashboard serves $total incidents and $urls reported URLs of the synthetic organisation"
