@@ -200,6 +200,11 @@ async def import_urls(
     limit = request.app.state.cfg.list_upload_bytes
     if len(data) > limit:
         raise HTTPException(413, f"request body larger than {limit} bytes")
+    return import_csv(request, me, data, name, partial)
+
+
+def import_csv(request: Request, me: Principal, data: bytes, name: str, partial: bool) -> dict:
+    """Read and take a URL CSV (the API's and the page's upload alike)."""
     try:
         parsed = read_reports_csv(data, name=name, now=utcnow())
     except service.TakedownError as e:
@@ -401,7 +406,11 @@ async def import_hosts(
 ) -> dict:
     """A hosts CSV (``pattern, provider, abuse_email, country, notes``) as the request body:
     every row is checked first; one bad row refuses the file, naming its line and field."""
-    data = await request.body()
+    return import_hosts_csv(request, me, await request.body(), name)
+
+
+def import_hosts_csv(request: Request, me: Principal, data: bytes, name: str) -> dict:
+    """Read a hosts CSV and store its rows (the API's and the page's upload alike)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -70,10 +70,13 @@ class IntakeResult:
     again: list[str] = field(default_factory=list)
     reappeared: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str, str]] = field(default_factory=list)
+    #: reports of a URL that an earlier report of the same batch created
+    repeats: int = 0
 
     def as_dict(self) -> dict:
         return {
             "created": self.created,
+            "repeats": self.repeats,
             "again": self.again,
             "reappeared": self.reappeared,
             "rejected": [{"at": a, "url": u, "reason": r} for a, u, r in self.rejected],
@@ -206,7 +209,9 @@ def intake(
         row.incident_id = row.incident_id or rep.incident_id
         when = max(rep.reported_at, row.status_at)
         s.add(_event(row, when, by, "reported_again", None, None, f"from {source}"))
-        if row.id not in result.created:
+        if row.id in result.created:
+            result.repeats += 1
+        elif row.id not in result.again:
             result.again.append(row.id)
         # reported live after its removal: it has reappeared (a report dated before the
         # removal, say from a backfilled file, is no evidence of that)

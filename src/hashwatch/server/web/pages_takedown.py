@@ -8,39 +8,22 @@ from __future__ import annotations
 from math import ceil
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import ValidationError
 from sqlalchemy import func, or_, select
 
 from ...store.db import utcnow
 from ...store.models import TakedownNotice, TakedownNoticeUrl, TakedownUrl
 from ...takedown import notices, service
-from ...takedown.hosts import HostRow, HostRowError, HostsFileError, read_hosts_csv
-from ...takedown.intake_csv import read_reports_csv
 from ...takedown.urls import UrlError, normalise_host
+from .. import api_takedown as api
 from .. import takedown_run
 from ..auth import Principal, record
 from ..settings import get_setting
-from .base import can, page, redirect, render
+from .base import can, detail_of, page, redirect, render
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 UPLOAD_LIMIT = 20 * 1024 * 1024
-
-
-def _summary(result: service.IntakeResult, extra_rejected: int = 0) -> str:
-    parts = [f"{len(result.created)} new"]
-    if result.again:
-        parts.append(f"{len(result.again)} already known (reported again)")
-    if result.reappeared:
-        parts.append(f"{len(result.reappeared)} reappeared after removal")
-    bad = len(result.rejected) + extra_rejected
-    if bad:
-        parts.append(f"{bad} refused")
-    return "Reported URLs: " + ", ".join(parts) + "."
-
-
-def _rejections(result: service.IntakeResult, limit: int = 10) -> str:
-    lines = [f"{at}: {reason}" for at, _url, reason in result.rejected[:limit]]
-    return (" " + "; ".join(lines)) if lines else ""
 
 
 @router.get("/takedown")
@@ -106,32 +89,18 @@ async def report_urls(request: Request, me: Principal = Depends(page("takedown:w
     lines = [x.strip() for x in str(form.get("urls") or "").splitlines() if x.strip()]
     if not lines:
         return redirect("/takedown", "Paste at least one URL, one per line.", error=True)
-    if len(lines) > 1000:
+    if len(lines) > api.MAX_BATCH:
         return redirect("/takedown", "At most 1,000 URLs at once: use CSV import.", error=True)
-    now = utcnow()
+    category = str(form.get("category") or "").strip() or None
+    hashes = str(form.get("hashes") or "").strip() or None
     try:
-        hashes = service.parse_hashes(str(form.get("hashes") or ""), "hashes")
-    except service.TakedownError as e:
-        return redirect("/takedown", str(e), error=True)
-    category = str(form.get("category") or "").strip()[:100] or None
-    reports = [
-        service.Report(url=u, reported_at=now, category=category, hashes=hashes) for u in lines
-    ]
-    with request.app.state.db.transaction() as s:
-        result = service.intake(
-            s, reports, by=me.name, now=now, where=[f"line {i + 1}" for i in range(len(lines))]
+        body = api.ReportsIn(
+            urls=[api.ReportIn(url=u[:8192], category=category, hashes=hashes) for u in lines]
         )
-        record(
-            s,
-            me,
-            request,
-            action="takedown.report",
-            target_type="takedown",
-            detail={"urls": len(lines), "created": len(result.created)},
-        )
-    return redirect(
-        "/takedown", _summary(result) + _rejections(result), error=bool(result.rejected)
-    )
+        out = api.add_urls(body, request, me=me)
+    except (ValidationError, HTTPException) as e:
+        return redirect("/takedown", detail_of(e), error=True)
+    return redirect("/takedown", _summary(out, "line"), error=bool(out["rejected"]))
 
 
 @router.post("/takedown/import")
@@ -144,69 +113,60 @@ async def import_urls(request: Request, me: Principal = Depends(page("takedown:w
     data = await upload.read(UPLOAD_LIMIT + 1)
     if len(data) > UPLOAD_LIMIT:
         return redirect("/takedown", f"{name}: larger than 20 MiB: split the file.", error=True)
-    now = utcnow()
     try:
-        parsed = read_reports_csv(data, name=name, now=now)
-    except service.TakedownError as e:
-        return redirect("/takedown", str(e), error=True)
-    partial = form.get("partial") == "1"
-    if parsed.errors and not partial:
-        shown = "; ".join(parsed.error_texts(10))
-        more = len(parsed.errors) - 10
-        return redirect(
-            "/takedown",
-            f"{name}: {len(parsed.errors)} bad row(s), nothing imported: {shown}"
-            + (f" (and {more} more)" if more > 0 else "")
-            + ". Fix them, or tick 'take the good rows'.",
-            error=True,
-        )
-    with request.app.state.db.transaction() as s:
-        result = service.intake(s, parsed.reports, by=me.name, now=now, where=parsed.where)
-        record(
-            s,
-            me,
-            request,
-            action="takedown.import",
-            target_type="takedown",
-            detail={"file": name, "rows": len(parsed.reports) + len(parsed.errors)},
-        )
-    skipped = "; ".join(parsed.error_texts(5))
-    text = _summary(result, len(parsed.errors)) + _rejections(result, 5)
-    return redirect(
-        "/takedown",
-        f"{name}: " + text + (f" Left out: {skipped}." if skipped else ""),
-        error=bool(result.rejected or parsed.errors),
-    )
+        out = api.import_csv(request, me, data, name, form.get("partial") == "1")
+    except HTTPException as e:
+        d = e.detail
+        if isinstance(d, dict):
+            shown = "; ".join(d["errors"][:10])
+            more = len(d["errors"]) - 10
+            text = (
+                f"{d['message']}: {shown}"
+                + (f" (and {more} more)" if more > 0 else "")
+                + ". Fix them, or tick 'take the good rows'."
+            )
+        else:
+            text = str(d)
+        return redirect("/takedown", text, error=True)
+    return redirect("/takedown", f"{name}: " + _summary(out), error=bool(out["rejected"]))
+
+
+def _summary(out: dict, unit: str = "") -> str:
+    """What an intake did, in a sentence, with the first refusals and their reasons."""
+    parts = [f"{len(out['created'])} new"]
+    if out["repeats"]:
+        parts.append(f"{out['repeats']} repeated in this batch")
+    if out["again"]:
+        parts.append(f"{len(out['again'])} already known (reported again)")
+    if out["reappeared"]:
+        parts.append(f"{len(out['reappeared'])} reappeared after removal")
+    if out["rejected"]:
+        parts.append(f"{len(out['rejected'])} refused")
+    text = "Reported URLs: " + ", ".join(parts) + "."
+    refused = [f"{_where(r['at'], unit)}: {r['reason']}" for r in out["rejected"][:10]]
+    return text + (" " + "; ".join(refused) if refused else "")
+
+
+def _where(at: str, unit: str) -> str:
+    """``urls.2`` as "line 3" for a form whose URLs were lines."""
+    if unit and at.startswith("urls.") and at[5:].isdigit():
+        return f"{unit} {int(at[5:]) + 1}"
+    return at
 
 
 @router.post("/incidents/{incident_id}/takedown")
 async def from_incident(
     incident_id: str, request: Request, me: Principal = Depends(page("incidents:write"))
 ):
-    with request.app.state.db.transaction() as s:
-        try:
-            result = service.from_incident(s, incident_id, by=me.name, now=utcnow())
-        except service.TakedownError as e:
-            return redirect(f"/incidents/{incident_id}", str(e), error=True)
-        url_id = (result.created or result.again)[0]
-        record(
-            s,
-            me,
-            request,
-            action="takedown.from_incident",
-            target_type="incident",
-            target_id=incident_id,
-            detail={"url_id": url_id, "new": bool(result.created)},
-        )
-    text = "Origin URL reported for takedown." if result.created else "Origin URL reported again."
-    if result.reappeared:
+    try:
+        out = api.from_incident(incident_id, request, me=me)
+    except HTTPException as e:
+        return redirect(f"/incidents/{incident_id}", detail_of(e), error=True)
+    text = "Origin URL reported for takedown." if out["created"] else "Origin URL reported again."
+    if out["reappeared"]:
         text = "Origin URL reported again: it had been removed and has reappeared."
-    target = f"/takedown/urls/{url_id}" if _can_open(me) else f"/incidents/{incident_id}"
-    return redirect(target, text)
-
-
-def _can_open(me: Principal) -> bool:
-    return can(me.role, "takedown:read")
+    ok = can(me.role, "takedown:read")
+    return redirect(f"/takedown/urls/{out['id']}" if ok else f"/incidents/{incident_id}", text)
 
 
 @router.get("/takedown/urls/{url_id}")
@@ -246,39 +206,20 @@ async def url_status(
     form = await request.form()
     to = str(form.get("to") or "")
     note = str(form.get("note") or "").strip()[:2000] or None
-    with request.app.state.db.transaction() as s:
-        try:
-            row = service.get(s, url_id)
-            before = row.status
-            service.move(s, row, to, by=me.name, at=utcnow(), note=note)
-        except service.TakedownError as e:
-            return redirect(f"/takedown/urls/{url_id}", str(e), error=True)
-        record(
-            s,
-            me,
-            request,
-            action="takedown.status",
-            target_type="takedown",
-            target_id=url_id,
-            detail={"from": before, "to": to, "note": note},
-        )
-    return redirect(f"/takedown/urls/{url_id}", f"Marked {to}.")
+    try:
+        api.set_status(url_id, api.StatusIn(status=to, note=note), request, me=me)
+    except (ValidationError, HTTPException) as e:
+        return redirect(f"/takedown/urls/{url_id}", detail_of(e), error=True)
+    return redirect(f"/takedown/urls/{url_id}", f"Marked {to.replace('_', ' ')}.")
 
 
 @router.post("/takedown/urls/{url_id}/note")
 async def url_note(url_id: str, request: Request, me: Principal = Depends(page("takedown:write"))):
     form = await request.form()
-    text = str(form.get("note") or "").strip()
-    if len(text) > 2000:
-        return redirect(
-            f"/takedown/urls/{url_id}", "A note is at most 2,000 characters.", error=True
-        )
-    with request.app.state.db.transaction() as s:
-        try:
-            service.note(s, service.get(s, url_id), text, by=me.name, at=utcnow())
-        except service.TakedownError as e:
-            return redirect(f"/takedown/urls/{url_id}", str(e), error=True)
-        record(s, me, request, action="takedown.note", target_type="takedown", target_id=url_id)
+    try:
+        api.add_note(url_id, api.NoteIn(note=str(form.get("note") or "").strip()), request, me=me)
+    except (ValidationError, HTTPException) as e:
+        return redirect(f"/takedown/urls/{url_id}", detail_of(e), error=True)
     return redirect(f"/takedown/urls/{url_id}", "Note added.")
 
 
@@ -308,28 +249,13 @@ def hosts_page(request: Request, me: Principal = Depends(page("takedown:read")))
 @router.post("/takedown/hosts")
 async def hosts_put(request: Request, me: Principal = Depends(page("takedown:manage"))):
     form = await request.form()
+    fields = ("pattern", "provider", "abuse_email", "country", "notes")
+    values = {f: str(form.get(f) or "").strip()[:1000] for f in fields}
     try:
-        row = HostRow(
-            str(form.get("pattern") or ""),
-            str(form.get("provider") or ""),
-            str(form.get("abuse_email") or ""),
-            str(form.get("country") or ""),
-            str(form.get("notes") or ""),
-        )
-    except HostRowError as e:
-        return redirect("/takedown/hosts", f"Not saved: {e}", error=True)
-    with request.app.state.db.transaction() as s:
-        added, changed = service.put_hosts(s, [row], by=me.name, now=utcnow())
-        record(
-            s,
-            me,
-            request,
-            action="takedown.hosts",
-            target_type="takedown_hosts",
-            target_id=row.pattern,
-            detail={"added": added, "changed": changed},
-        )
-    return redirect("/takedown/hosts", f"Saved {row.pattern} ({row.provider}).")
+        api.put_hosts(api.HostsIn(hosts=[api.HostIn(**values)]), request, me=me)
+    except (ValidationError, HTTPException) as e:
+        return redirect("/takedown/hosts", f"Not saved: {detail_of(e)}", error=True)
+    return redirect("/takedown/hosts", f"Saved {values['pattern']} ({values['provider']}).")
 
 
 @router.post("/takedown/hosts/import")
@@ -343,25 +269,12 @@ async def hosts_import(request: Request, me: Principal = Depends(page("takedown:
     if len(data) > UPLOAD_LIMIT:
         return redirect("/takedown/hosts", f"{name}: larger than 20 MiB.", error=True)
     try:
-        text = data.decode("utf-8")
-        rows = read_hosts_csv(text if "\n" in text else text + "\n", name=name)
-    except UnicodeDecodeError as e:
-        return redirect("/takedown/hosts", f"{name}: not UTF-8 text (byte {e.start})", error=True)
-    except (HostsFileError, ValueError) as e:
-        return redirect("/takedown/hosts", f"Nothing imported: {e}", error=True)
-    with request.app.state.db.transaction() as s:
-        added, changed = service.put_hosts(s, rows, by=me.name, now=utcnow())
-        record(
-            s,
-            me,
-            request,
-            action="takedown.hosts_import",
-            target_type="takedown_hosts",
-            detail={"file": name, "added": added, "changed": changed},
-        )
+        out = api.import_hosts_csv(request, me, data, name)
+    except HTTPException as e:
+        return redirect("/takedown/hosts", f"Nothing imported: {detail_of(e)}", error=True)
     return redirect(
         "/takedown/hosts",
-        f"{name}: {added} added, {changed} changed, {len(rows) - added - changed} unchanged.",
+        f"{name}: {out['added']} added, {out['changed']} changed, {out['unchanged']} unchanged.",
     )
 
 
@@ -369,19 +282,10 @@ async def hosts_import(request: Request, me: Principal = Depends(page("takedown:
 async def hosts_delete(request: Request, me: Principal = Depends(page("takedown:manage"))):
     form = await request.form()
     pattern = str(form.get("pattern") or "")[:260]
-    with request.app.state.db.transaction() as s:
-        try:
-            service.delete_host(s, pattern)
-        except service.TakedownError as e:
-            return redirect("/takedown/hosts", str(e), error=True)
-        record(
-            s,
-            me,
-            request,
-            action="takedown.host_delete",
-            target_type="takedown_hosts",
-            target_id=pattern,
-        )
+    try:
+        api.delete_host(pattern, request, me=me)
+    except HTTPException as e:
+        return redirect("/takedown/hosts", detail_of(e), error=True)
     return redirect("/takedown/hosts", f"Removed {pattern}.")
 
 
@@ -431,13 +335,9 @@ TAKEDOWN_SETTINGS = (
 @router.post("/takedown/notices/run")
 async def notices_run(request: Request, me: Principal = Depends(page("takedown:write"))):
     try:
-        done = takedown_run.run_notices(
-            request.app.state.db, lock=request.app.state.cfg.data_dir / "takedown.lock", wait=30
-        )
-    except (takedown_run.NoticesOff, takedown_run.Busy) as e:
-        return redirect("/takedown/notices", f"Notices not sent: {e}.", error=True)
-    with request.app.state.db.transaction() as s:
-        record(s, me, request, action="takedown.notices_run", detail={"notices": len(done)})
+        done = api.run_due_notices(request, me=me)["notices"]
+    except HTTPException as e:
+        return redirect("/takedown/notices", f"{detail_of(e)}.", error=True)
     failed = [d for d in done if d["status"] != "sent"]
     text = f"{len(done) - len(failed)} notice(s) sent."
     if failed:
@@ -452,34 +352,16 @@ async def reply_add(request: Request, me: Principal = Depends(page("takedown:wri
     form = await request.form()
     raw_id = str(form.get("notice_id") or "").strip()
     try:
-        notice_id = int(raw_id) if raw_id else None
-    except ValueError:
-        return redirect("/takedown/notices", "notice: a notice number.", error=True)
-    now = utcnow()
-    with request.app.state.db.transaction() as s:
-        try:
-            r = notices.record_reply(
-                s,
-                host=str(form.get("host") or ""),
-                notice_id=notice_id,
-                received_at=now,
-                from_address=str(form.get("from_address") or "").strip() or None,
-                summary=str(form.get("summary") or ""),
-                by=me.name,
-                now=now,
-            )
-        except service.TakedownError as e:
-            return redirect("/takedown/notices", f"Reply not recorded: {e}", error=True)
-        record(
-            s,
-            me,
-            request,
-            action="takedown.reply",
-            target_type="takedown_host",
-            target_id=r.host,
-            detail={"reply": r.id, "notice": r.notice_id},
+        body = api.ReplyIn(
+            host=str(form.get("host") or "").strip(),
+            notice_id=int(raw_id) if raw_id else None,
+            from_address=str(form.get("from_address") or "").strip() or None,
+            summary=str(form.get("summary") or "").strip(),
         )
-    return redirect("/takedown/notices", f"Reply from {r.host} recorded.")
+        r = api.add_reply(body, request, me=me)
+    except (ValueError, HTTPException) as e:
+        return redirect("/takedown/notices", f"Reply not recorded: {detail_of(e)}", error=True)
+    return redirect("/takedown/notices", f"Reply from {r['host']} recorded.")
 
 
 @router.post("/takedown/templates/{name}")
@@ -487,22 +369,15 @@ async def template_save(
     name: str, request: Request, me: Principal = Depends(page("takedown:manage"))
 ):
     form = await request.form()
-    with request.app.state.db.transaction() as s:
-        try:
-            if form.get("reset") == "1":
-                notices.reset_template(s, name)
-                action = "takedown.template_reset"
-            else:
-                notices.put_template(
-                    s,
-                    name,
-                    str(form.get("subject") or ""),
-                    str(form.get("body") or "").replace("\r\n", "\n"),
-                    by=me.name,
-                    now=utcnow(),
-                )
-                action = "takedown.template"
-        except service.TakedownError as e:
-            return redirect("/takedown/notices#templates", f"Not saved: {e}", error=True)
-        record(s, me, request, action=action, target_type="template", target_id=name)
+    try:
+        if form.get("reset") == "1":
+            api.reset_template(name, request, me=me)
+        else:
+            body = api.TemplateIn(
+                subject=str(form.get("subject") or ""),
+                body=str(form.get("body") or "").replace("\r\n", "\n"),
+            )
+            api.put_template(name, body, request, me=me)
+    except (ValueError, HTTPException) as e:
+        return redirect("/takedown/notices#templates", f"Not saved: {detail_of(e)}", error=True)
     return redirect("/takedown/notices#templates", f"Template {name} saved.")
