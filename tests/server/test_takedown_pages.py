@@ -131,3 +131,32 @@ def test_report_for_takedown_from_the_incident_page(srv_sqlite):
     assert flash(r)["text"] == "Origin URL reported for takedown."
     detail = c.get(r.headers["location"]).text
     assert f"/incidents/{inc['id']}" in detail and "from incident" in detail
+
+
+def test_long_urls_are_cut_after_defanging_and_host_edits_say_which_row(srv_sqlite):
+    from sqlalchemy import select
+
+    from hashwatch.store.models import AuditEntry
+
+    srv = srv_sqlite
+    c, csrf = sign_in(srv, "admin")
+    url = "https://long.example.invalid/" + "p" * 86  # 115 characters, 121 defanged
+    post(c, csrf, "/takedown/report", {"urls": url})
+    shown = re.search(r'class="plain">([^<]*)</a>', c.get("/takedown").text).group(1)
+    assert shown.endswith("…") and len(shown) == 121
+    post(
+        c,
+        csrf,
+        "/takedown/hosts",
+        {
+            "pattern": "long.example.invalid",
+            "provider": "L",
+            "abuse_email": "a@l.example",
+            "country": "NL",
+        },
+    )
+    with srv.db.reading() as s:
+        e = s.scalars(select(AuditEntry).where(AuditEntry.action == "takedown.hosts")).one()
+    assert (
+        e.target_id == "long.example.invalid" and '"patterns":["long.example.invalid"]' in e.detail
+    )

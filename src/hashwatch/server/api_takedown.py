@@ -393,7 +393,8 @@ def _store_hosts(request: Request, me: Principal, rows: list[HostRow], action, d
             request,
             action=action,
             target_type="takedown_hosts",
-            detail={**detail, "added": added, "changed": changed},
+            target_id=patterns[0] if len(patterns) == 1 else None,
+            detail={**detail, "added": added, "changed": changed, "patterns": patterns[:1000]},
         )
         return {"added": added, "changed": changed, "unchanged": len(rows) - added - changed}
 
