@@ -57,9 +57,9 @@ def test_realtime_detection_reaches_the_server_with_its_context(server, agents, 
         xattr = False  # this file system keeps no user xattrs
     written = time.time()
     shutil.move(staged, watched / "IMG_0001.jpg")
-    rows = wait_for(lambda: _outbox(agent), timeout=10, what="incident in the outbox")
+    rows = wait_for(lambda: _outbox(agent), timeout=30, what="incident in the outbox")
     assert rows[0][1] - written < 2.0, "matched more than 2 s after the file was written"
-    incs = wait_for(server.incidents, timeout=15, what="incident at the server")
+    incs = wait_for(server.incidents, timeout=45, what="incident at the server")
     assert len(incs) == 1
     inc = server.incident(incs[0]["id"])
     assert inc["trigger"] == "realtime"
@@ -243,7 +243,7 @@ def test_a_removable_volume_is_scanned_when_it_appears(server, agents, tmp_path)
         (staging / "DCIM").mkdir()
         (staging / "DCIM" / "x.jpg").write_bytes(data)
         _mount("--move", str(staging), str(stick))
-        incs = wait_for(server.incidents, timeout=20, what="incident from the stick")
+        incs = wait_for(server.incidents, timeout=45, what="incident from the stick")
         inc = server.incident(incs[0]["id"])
         assert inc["trigger"] == "removable"
         assert inc["file"]["path"] == str(stick / "DCIM" / "x.jpg")
@@ -348,7 +348,7 @@ def test_an_image_inside_an_archive_reaches_the_server_with_its_chain(server, ag
     staged = tmp_path / "holiday.zip"
     staged.write_bytes(buf.getvalue())
     shutil.move(staged, watched / "holiday.zip")
-    incs = wait_for(server.incidents, timeout=15, what="incident at the server")
+    incs = wait_for(server.incidents, timeout=45, what="incident at the server")
     assert len(incs) == 1
     inc = server.incident(incs[0]["id"])
     assert inc["trigger"] == "container"
