@@ -24,6 +24,7 @@ from sqlalchemy import and_, case, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..server import derive
+from ..store.db import naive_utc
 from ..store.models import Device, Incident, IncidentEvent, Site
 
 #: resolutions whose incidents are left out of the counts
@@ -112,8 +113,7 @@ def period_for(weeks: int, now: datetime | None = None, site: str | None = None)
     if weeks < 1:
         raise ValueError("weeks must be at least 1")
     now = now or datetime.now(UTC)
-    if now.tzinfo is not None:
-        now = now.astimezone(UTC).replace(tzinfo=None)
+    now = naive_utc(now)
     this_monday = _monday(now)
     return Period(this_monday - (weeks - 1) * WEEK, this_monday + WEEK, site)
 

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from ..store.db import naive_utc
 from ..takedown.metrics import WeekMetrics, change, monday, weekly_series
 from .analytics import Chart, Period, overview, weekly
 
@@ -272,12 +273,6 @@ class WeeklyReport:
         }
 
 
-def _naive_utc(now: datetime) -> datetime:
-    if now.tzinfo is not None:
-        now = now.astimezone(UTC).replace(tzinfo=None)
-    return now
-
-
 def weekly_report(
     s: Session,
     week_start: date | None,
@@ -292,7 +287,7 @@ def weekly_report(
     or a negative threshold."""
     if threshold_pct < 0:
         raise ValueError("threshold_pct must not be negative")
-    now = _naive_utc(now)
+    now = naive_utc(now)
     start = monday(now) - WEEK if week_start is None else monday(week_start)
     if start > now:
         raise ValueError(f"the week of {start.date().isoformat()} has not begun")

@@ -11,14 +11,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import Field
-from sqlalchemy import func, or_, select
 
-from ..store.db import utcnow
+from ..store.db import naive_utc, utcnow
 from ..store.models import TakedownNotice, TakedownReply, TakedownUrl
 from ..takedown import notices, service
 from ..takedown.hosts import HostRow, HostRowError, HostsFileError, read_hosts_csv, write_hosts_csv
-from ..takedown.intake_csv import parse_time, read_reports_csv
-from ..takedown.urls import UrlError, normalise_host
+from ..takedown.intake_csv import read_reports_csv
+from ..takedown.urls import UrlError
 from . import takedown_run
 from .api_incidents import Strict
 from .auth import Principal, record, require
@@ -87,9 +86,7 @@ class ReportsIn(Strict):
 
 
 def _naive(t: datetime | None, now: datetime) -> datetime:
-    if t is None:
-        return now
-    return parse_time(t.isoformat(), now)
+    return now if t is None else naive_utc(t)
 
 
 def _source_of(me: Principal, given: str | None) -> str:
@@ -109,33 +106,18 @@ def list_urls(
     offset: int = Query(0, ge=0),
     me: Principal = Depends(require("takedown:read")),
 ) -> dict:
-    conds = []
-    if status:
-        conds.append(TakedownUrl.status.in_(status))
+    statuses = status or None
     if open_only:
-        conds.append(TakedownUrl.status.in_(service.OPEN))
-    if host:
+        statuses = [x for x in statuses or service.OPEN if x in service.OPEN]
+    with request.app.state.db.reading() as s:
         try:
-            h = normalise_host(host)
+            total, rows = service.find(
+                s, statuses=statuses, host=host, q=q, limit=limit, offset=offset
+            )
         except UrlError as e:
             raise HTTPException(422, f"host: {e}") from None
-        conds.append(or_(TakedownUrl.host == h, TakedownUrl.host.like(f"%.{h}")))
-    if q:
-        conds.append(TakedownUrl.url.contains(q.strip(), autoescape=True))
-    with request.app.state.db.reading() as s:
         table = service.host_table(s)
-        total = s.scalar(select(func.count()).select_from(TakedownUrl).where(*conds))
-        rows = s.scalars(
-            select(TakedownUrl)
-            .where(*conds)
-            .order_by(TakedownUrl.reported_at.desc(), TakedownUrl.id)
-            .limit(limit)
-            .offset(offset)
-        ).all()
-        return {
-            "total": total,
-            "urls": [url_json(r, table.lookup(r.host)) for r in rows],
-        }
+        return {"total": total, "urls": [url_json(r, table.lookup(r.host)) for r in rows]}
 
 
 def _intake(request: Request, me: Principal, reports, where, action: str, detail: dict) -> dict:

@@ -508,16 +508,16 @@ class _Seeder:
     def _reply(
         self, u: _Url, notice: TakedownNotice, at: datetime, kind: str, *, recorded: datetime
     ) -> TakedownReply:
-        reply = TakedownReply(
+        reply = notices.record_reply(
+            self.s,
             host=u.host,
             notice_id=notice.id,
             received_at=at,
             from_address=u.attribution.abuse_email,
             summary=self.rng.choice(REPLIES[kind]),
-            recorded_at=recorded,
-            recorded_by=ANALYST,
+            by=ANALYST,
+            now=recorded,
         )
-        self.s.add(reply)
         self.counts["replies"] += 1
         return reply
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ..store.db import utcnow
+from ..store.db import naive_utc, utcnow
 from ..store.models import Device, Incident, IncidentEvent, Notification, NotificationTarget, Site
 from . import audit, derive
 from .schemas import IncidentIn
@@ -33,7 +33,7 @@ class WorkflowError(ValueError):
 
 
 def _naive_utc(dt: datetime | None) -> datetime | None:
-    return None if dt is None else dt.astimezone(UTC).replace(tzinfo=None)
+    return None if dt is None else naive_utc(dt)
 
 
 def _row(device: Device, site: Site | None, inc: IncidentIn, now: datetime, org: list[str]):

@@ -114,11 +114,7 @@ def _run_notices(db: Database, now: datetime, send: notices.Send | None) -> list
         prepared = notices.prepare(s, now, policy)
     done = []
     for plan, subject, body in prepared:
-        message_id = error = None
-        try:
-            message_id = send([plan.to], list(plan.cc), subject, body)
-        except Exception as exc:  # noqa: BLE001 - recorded; the other hosts still go
-            error = str(exc) or type(exc).__name__
+        message_id, error = notices.attempt(send, plan, subject, body)
         with db.transaction() as s:
             n = notices.record_notice(
                 s, plan, subject, body, now=now, policy=policy, message_id=message_id, error=error

@@ -22,6 +22,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def naive_utc(dt: datetime) -> datetime:
+    """``dt`` as stored: UTC without a zone (an aware time is converted, a naive one is
+    taken to be UTC already)."""
+    return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo is not None else dt
+
+
 def normalise_url(url: str) -> str:
     """Accept ``postgresql://`` (psycopg 3 is used) and plain SQLite paths."""
     if "://" not in url:

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .csvrecords import CsvLineError, records
 from .urls import NormalisedUrl, UrlError, ipv6_text, normalise_host
 
 HOSTS_COLUMNS = ("pattern", "provider", "abuse_email", "country", "notes")
@@ -214,12 +215,8 @@ def read_hosts_csv(source: str | os.PathLike[str], *, name: str | None = None) -
     rows: list[HostRow] = []
     first_line: dict[str, int] = {}
     columns: list[str] | None = None
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     try:
-        for cells in reader:
-            line = reader.line_num
-            if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
-                continue
+        for line, cells in records(text):
             if columns is None:
                 columns = _header(where, line, cells)
                 continue
@@ -235,8 +232,8 @@ def read_hosts_csv(source: str | os.PathLike[str], *, name: str | None = None) -
                 raise HostsFileError(where, reason, line, "pattern")
             first_line[row.pattern] = line
             rows.append(row)
-    except csv.Error as e:
-        raise HostsFileError(where, f"malformed CSV ({e})", reader.line_num) from e
+    except CsvLineError as e:
+        raise HostsFileError(where, f"malformed CSV ({e.reason})", e.line) from e
     if columns is None:
         raise HostsFileError(where, "no header (expected " + ",".join(REQUIRED_COLUMNS) + ")")
     return rows

@@ -9,11 +9,11 @@ URL that cannot be taken is left to :func:`.service.intake`, which names its lin
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
+from ..store.db import naive_utc
+from .csvrecords import CsvLineError, records
 from .service import Report, TakedownError, parse_hashes
 
 COLUMNS = ("url", "reported_at", "source", "category", "hashes")
@@ -46,9 +46,7 @@ def parse_time(text: str, now: datetime) -> datetime:
         raise ValueError(
             f"{text[:40]!r} is not an ISO 8601 time (like 2026-11-20T14:03:00Z)"
         ) from None
-    if t.tzinfo is not None:
-        t = t.astimezone(UTC).replace(tzinfo=None)
-    return t
+    return naive_utc(t)
 
 
 def read_reports_csv(
@@ -62,13 +60,9 @@ def read_reports_csv(
             data = data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise TakedownError(f"{name}: not UTF-8 text (byte {e.start})", "file") from None
-    reader = csv.reader(io.StringIO(data.removeprefix("\ufeff"), newline=""))
     columns: list[str] | None = None
     try:
-        for cells in reader:
-            line = reader.line_num
-            if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
-                continue
+        for line, cells in records(data):
             if columns is None:
                 columns = _header(name, line, cells)
                 continue
@@ -90,8 +84,8 @@ def read_reports_csv(
                 continue
             out.reports.append(report)
             out.where.append(f"line {line}")
-    except csv.Error as e:
-        raise TakedownError(f"{name}, line {reader.line_num}: {e}", "file") from None
+    except CsvLineError as e:
+        raise TakedownError(f"{name}, line {e.line}: {e.reason}", "file") from None
     if columns is None:
         raise TakedownError(f"{name}: empty (expected a header: {', '.join(COLUMNS)})", "file")
     return out

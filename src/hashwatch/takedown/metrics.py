@@ -51,12 +51,13 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from itertools import groupby
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..store.db import naive_utc
 from ..store.models import TakedownEvent, TakedownNotice, TakedownUrl
 from .service import OPEN, host_table
 from .urls import UrlError
@@ -109,24 +110,18 @@ def _share(n: int, of: int) -> float | None:
     return round(n / of, 4) if of else None
 
 
-def _utc(dt: datetime) -> datetime:
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return dt
-
-
 def monday(when: date | datetime) -> datetime:
     """Monday 00:00 (naive UTC) of the week holding ``when`` (a date, or a datetime: aware
     ones are taken to UTC first)."""
     if isinstance(when, datetime):
-        when = _utc(when).date()
+        when = naive_utc(when).date()
     return datetime.combine(when - timedelta(days=when.weekday()), time())
 
 
 def _week_start(start: date | datetime) -> datetime:
     """``start`` as a naive UTC datetime; it must be a Monday 00:00 UTC."""
     if isinstance(start, datetime):
-        start = _utc(start)
+        start = naive_utc(start)
     else:
         start = datetime.combine(start, time())
     if start != monday(start):
@@ -374,7 +369,7 @@ def week_metrics(s: Session, start: date | datetime, *, now: datetime) -> WeekMe
     """The figures of the week starting ``start`` (a Monday: a date, or a datetime at 00:00
     UTC) as known at ``now``. Raises ValueError for a start that is not a Monday 00:00 or a
     week that begins after ``now``."""
-    now = _utc(now)
+    now = naive_utc(now)
     first = _week_start(start)
     if first > now:
         raise ValueError(f"the week of {first.date().isoformat()} has not begun")
@@ -389,7 +384,7 @@ def weekly_series(
     is the last). The history is read once for all of them."""
     if weeks < 1:
         raise ValueError("weeks must be at least 1")
-    now = _utc(now)
+    now = naive_utc(now)
     last = monday(now) if last_week is None else _week_start(last_week)
     if last > now:
         raise ValueError(f"the week of {last.date().isoformat()} has not begun")

@@ -32,11 +32,12 @@ import string
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..store.db import naive_utc
 from ..store.models import (
     TakedownNotice,
     TakedownNoticeUrl,
@@ -289,7 +290,7 @@ def put_template(s: Session, name: str, subject: str, body: str, *, by: str, now
     _check_name(name)
     subject, body = validate_template(subject, body)
     row = s.get(TakedownTemplate, name)
-    now = _naive(now)
+    now = naive_utc(now)
     if row is None:
         s.add(
             TakedownTemplate(name=name, subject=subject, body=body, updated_at=now, updated_by=by)
@@ -331,7 +332,7 @@ def render(
     else:
         subject, body = name_or_texts
     subject, body = validate_template(subject, body)
-    now = _naive(now)
+    now = naive_utc(now)
     urls = sorted(plan.urls, key=lambda u: (u.reported_at, u.url))
     first = min((u.reported_at for u in urls), default=now)
     values = {
@@ -353,11 +354,6 @@ def render(
 # ---- the schedule -------------------------------------------------------------------------
 
 
-def _naive(at: datetime) -> datetime:
-    """Naive UTC (an aware time is converted)."""
-    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo is not None else at
-
-
 def _fresh(u: TakedownUrl) -> bool:
     """Not in a sent notice since it was reported or reappeared (a sent notice moves a URL
     to notice_sent, so a reported or reappeared URL has not had one since)."""
@@ -367,7 +363,7 @@ def _fresh(u: TakedownUrl) -> bool:
 def due(s: Session, now: datetime, policy: NoticePolicy) -> list[NoticePlan]:
     """The notices to send at ``now``, one per due host (see the module's description),
     hosts in name order."""
-    now = _naive(now)
+    now = naive_utc(now)
     # unknown hosts (no attribution) never get a notice: service.unknown_hosts lists them
     known = {
         load.host: load.attribution
@@ -439,14 +435,10 @@ def send_due(
     session ``s``; returns the notices recorded. A failure is recorded with its reason and
     leaves the URLs as they were; the other hosts are still sent to. (The server sends
     outside any transaction: :func:`prepare`, then :func:`record_notice` per notice.)"""
-    now = _naive(now)
+    now = naive_utc(now)
     out: list[TakedownNotice] = []
     for plan, subject, body in prepare(s, now, policy):
-        message_id = error = None
-        try:
-            message_id = send([plan.to], list(plan.cc), subject, body)
-        except Exception as exc:  # noqa: BLE001 - any failure is recorded; others still go
-            error = str(exc) or type(exc).__name__
+        message_id, error = attempt(send, plan, subject, body)
         out.append(
             record_notice(
                 s,
@@ -463,9 +455,18 @@ def send_due(
     return out
 
 
+def attempt(send: Send, plan: NoticePlan, subject: str, body: str) -> tuple[str | None, str | None]:
+    """Send one prepared notice: (its Message-ID, None), or (None, why it failed). Any
+    failure is caught: it is recorded, and the other hosts still get theirs."""
+    try:
+        return send([plan.to], list(plan.cc), subject, body), None
+    except Exception as exc:  # noqa: BLE001
+        return None, str(exc) or type(exc).__name__
+
+
 def prepare(s: Session, now: datetime, policy: NoticePolicy) -> list[tuple[NoticePlan, str, str]]:
     """The due notices with their subject and body (reads only)."""
-    now = _naive(now)
+    now = naive_utc(now)
     out = []
     for plan in due(s, now, policy):
         try:
@@ -490,7 +491,7 @@ def record_notice(
 ) -> TakedownNotice:
     """Record a notice that was sent (``error`` None) or failed. The plan's URLs are read
     again in ``s``: one removed meanwhile is named by the notice but keeps its status."""
-    now = _naive(now)
+    now = naive_utc(now)
     notice = TakedownNotice(
         host=plan.host,
         provider=plan.provider,
@@ -565,8 +566,8 @@ def record_reply(
         len(from_address) > MAX_ADDRESS or _has_control(from_address) or "@" not in from_address
     ):
         raise TakedownError("from_address: an e-mail address", "from_address")
-    now = _naive(now)
-    received_at = _naive(received_at)
+    now = naive_utc(now)
+    received_at = naive_utc(received_at)
     if received_at > now + REPLY_CLOCK_SKEW:
         raise TakedownError("received_at: in the future", "received_at")
     if notice_id is not None:

@@ -17,12 +17,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ..store.models import Incident, TakedownEvent, TakedownHost, TakedownUrl
 from .hosts import HostRow, HostTable
-from .urls import UrlError, normalise_url
+from .urls import UrlError, normalise_host, normalise_url
 
 STATUSES = ("reported", "notice_sent", "removed", "reappeared")
 OPEN = ("reported", "notice_sent", "reappeared")
@@ -323,6 +323,37 @@ def get(s: Session, url_id: str) -> TakedownUrl:
     return row
 
 
+def find(
+    s: Session,
+    *,
+    statuses: Sequence[str] | None = None,
+    host: str | None = None,
+    q: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[int, list[TakedownUrl]]:
+    """Reported URLs, newest report first, and how many match in all: of these statuses
+    (None: any), on ``host`` or its subdomains, containing ``q``. Raises UrlError for a bad
+    host."""
+    conds = []
+    if statuses is not None:
+        conds.append(TakedownUrl.status.in_(statuses))
+    if host:
+        h = normalise_host(host)
+        conds.append(or_(TakedownUrl.host == h, TakedownUrl.host.like(f"%.{h}")))
+    if q:
+        conds.append(TakedownUrl.url.contains(q.strip(), autoescape=True))
+    total = s.scalar(select(func.count()).select_from(TakedownUrl).where(*conds))
+    rows = s.scalars(
+        select(TakedownUrl)
+        .where(*conds)
+        .order_by(TakedownUrl.reported_at.desc(), TakedownUrl.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return total, list(rows)
+
+
 def history(s: Session, url_id: str) -> list[TakedownEvent]:
     return list(
         s.scalars(
@@ -405,6 +436,6 @@ def open_by_host(s: Session, table: HostTable | None = None) -> list[HostLoad]:
     return out
 
 
-def unknown_hosts(s: Session) -> list[HostLoad]:
+def unknown_hosts(s: Session, table: HostTable | None = None) -> list[HostLoad]:
     """Hosts with open URLs that the attribution table does not cover: no notice can go."""
-    return [h for h in open_by_host(s) if h.attribution is None]
+    return [h for h in open_by_host(s, table) if h.attribution is None]

@@ -9,12 +9,12 @@ from math import ceil
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import ValidationError
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from ...store.db import utcnow
 from ...store.models import TakedownNotice, TakedownNoticeUrl, TakedownUrl
 from ...takedown import notices, service
-from ...takedown.urls import UrlError, normalise_host
+from ...takedown.urls import UrlError
 from .. import api_takedown as api
 from .. import takedown_run
 from ..auth import Principal, record
@@ -24,6 +24,18 @@ from .base import can, detail_of, page, redirect, render
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 UPLOAD_LIMIT = 20 * 1024 * 1024
+
+
+async def _upload(form, default_name: str) -> tuple[str, bytes | None]:
+    """The form's ``file``: (its name, its bytes), or (why not, None)."""
+    upload = form.get("file")
+    if upload is None or not hasattr(upload, "read"):
+        return "Choose a CSV file to import.", None
+    name = (upload.filename or default_name)[:200]
+    data = await upload.read(UPLOAD_LIMIT + 1)
+    if len(data) > UPLOAD_LIMIT:
+        return f"{name}: larger than 20 MiB: split the file.", None
+    return name, data
 
 
 @router.get("/takedown")
@@ -38,30 +50,25 @@ def takedown_queue(request: Request, me: Principal = Depends(page("takedown:read
         pg = max(1, int(qp.get("page") or 1))
     except ValueError:
         pg = 1
-    conds = [TakedownUrl.status.in_(status)] if status else []
     errors = []
-    if host:
+    with request.app.state.db.reading() as s:
         try:
-            h = normalise_host(host)
-            conds.append(or_(TakedownUrl.host == h, TakedownUrl.host.like(f"%.{h}")))
+            total, rows = service.find(
+                s,
+                statuses=status or None,
+                host=host,
+                q=q,
+                limit=PAGE_SIZE,
+                offset=(pg - 1) * PAGE_SIZE,
+            )
         except UrlError as e:
             errors.append(f"host: {e}")
-    if q:
-        conds.append(TakedownUrl.url.contains(q, autoescape=True))
-    with request.app.state.db.reading() as s:
-        table = service.host_table(s)
-        total = s.scalar(select(func.count()).select_from(TakedownUrl).where(*conds))
-        rows = s.scalars(
-            select(TakedownUrl)
-            .where(*conds)
-            .order_by(TakedownUrl.reported_at.desc(), TakedownUrl.id)
-            .limit(PAGE_SIZE)
-            .offset((pg - 1) * PAGE_SIZE)
-        ).all()
+            total, rows = service.find(s, statuses=status or None, q=q, limit=PAGE_SIZE)
         counts = dict(
             s.execute(select(TakedownUrl.status, func.count()).group_by(TakedownUrl.status)).all()
         )
-        unknown = service.unknown_hosts(s)
+        table = service.host_table(s)
+        unknown = service.unknown_hosts(s, table)
         urls = [(r, table.lookup(r.host)) for r in rows]
     return render(
         request,
@@ -106,13 +113,9 @@ async def report_urls(request: Request, me: Principal = Depends(page("takedown:w
 @router.post("/takedown/import")
 async def import_urls(request: Request, me: Principal = Depends(page("takedown:write"))):
     form = await request.form()
-    upload = form.get("file")
-    if upload is None or not hasattr(upload, "read"):
-        return redirect("/takedown", "Choose a CSV file to import.", error=True)
-    name = (upload.filename or "upload.csv")[:200]
-    data = await upload.read(UPLOAD_LIMIT + 1)
-    if len(data) > UPLOAD_LIMIT:
-        return redirect("/takedown", f"{name}: larger than 20 MiB: split the file.", error=True)
+    name, data = await _upload(form, "upload.csv")
+    if data is None:
+        return redirect("/takedown", name, error=True)
     try:
         out = api.import_csv(request, me, data, name, form.get("partial") == "1")
     except HTTPException as e:
@@ -261,13 +264,9 @@ async def hosts_put(request: Request, me: Principal = Depends(page("takedown:man
 @router.post("/takedown/hosts/import")
 async def hosts_import(request: Request, me: Principal = Depends(page("takedown:manage"))):
     form = await request.form()
-    upload = form.get("file")
-    if upload is None or not hasattr(upload, "read"):
-        return redirect("/takedown/hosts", "Choose a CSV file to import.", error=True)
-    name = (upload.filename or "hosts.csv")[:200]
-    data = await upload.read(UPLOAD_LIMIT + 1)
-    if len(data) > UPLOAD_LIMIT:
-        return redirect("/takedown/hosts", f"{name}: larger than 20 MiB.", error=True)
+    name, data = await _upload(form, "hosts.csv")
+    if data is None:
+        return redirect("/takedown/hosts", name, error=True)
     try:
         out = api.import_hosts_csv(request, me, data, name)
     except HTTPException as e:
